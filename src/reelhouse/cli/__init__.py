@@ -1,0 +1,1 @@
+"""The ``reelhouse`` command line."""

@@ -1,0 +1,127 @@
+"""The error catalogue: every failure a client can see, defined once.
+
+Each entry has a stable ``code`` (clients may branch on it), a default
+``message`` and an HTTP ``status``. Every error response has the same JSON
+shape, produced by :func:`error_body`::
+
+    {"error": {"code": "video_not_found", "message": "...", "status": 404}}
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    status: int
+    message: str
+
+
+def _kind(code: str, status: int, message: str) -> ErrorKind:
+    kind = ErrorKind(code, status, message)
+    CATALOGUE[code] = kind
+    return kind
+
+
+CATALOGUE: dict[str, ErrorKind] = {}
+
+# Generic request errors.
+INVALID_REQUEST = _kind("invalid_request", 400, "The request is not valid.")
+NOT_FOUND = _kind("not_found", 404, "There is nothing at this address.")
+METHOD_NOT_ALLOWED = _kind(
+    "method_not_allowed", 405, "This method is not allowed on this address."
+)
+INTERNAL_ERROR = _kind(
+    "internal_error", 500, "The server failed; the failure has been logged."
+)
+
+# Authentication.
+API_KEY_MISSING = _kind(
+    "api_key_missing", 401, "An API key is required: send it in the X-Api-Key header."
+)
+API_KEY_INVALID = _kind(
+    "api_key_invalid", 401, "The API key is unknown or has been revoked."
+)
+
+# Videos.
+VIDEO_NOT_FOUND = _kind("video_not_found", 404, "No such video.")
+VIDEO_NOT_READY = _kind(
+    "video_not_ready",
+    409,
+    "The video is not ready yet; its status must be 'ready' to download it.",
+)
+VIDEO_FAILED = _kind(
+    "video_failed", 409, "The video could not be processed; see its 'error' field."
+)
+
+# tus uploads.
+TUS_VERSION_UNSUPPORTED = _kind(
+    "tus_version_unsupported", 412, "Only Tus-Resumable 1.0.0 is supported."
+)
+UPLOAD_NOT_FOUND = _kind("upload_not_found", 404, "No such upload.")
+UPLOAD_LENGTH_INVALID = _kind(
+    "upload_length_invalid",
+    400,
+    "Upload-Length must be a non-negative integer, or Upload-Defer-Length: 1 "
+    "given instead, but not both.",
+)
+UPLOAD_LENGTH_MISMATCH = _kind(
+    "upload_length_mismatch",
+    400,
+    "Upload-Length cannot change once set, nor be less than the upload's offset.",
+)
+UPLOAD_OFFSET_INVALID = _kind(
+    "upload_offset_invalid", 400, "Upload-Offset must be a non-negative integer."
+)
+UPLOAD_OFFSET_MISMATCH = _kind(
+    "upload_offset_mismatch",
+    409,
+    "Upload-Offset does not match the upload's offset; ask with HEAD and resume.",
+)
+UPLOAD_METADATA_INVALID = _kind(
+    "upload_metadata_invalid",
+    400,
+    "Upload-Metadata must be comma-separated 'key base64value' pairs with unique keys.",
+)
+UPLOAD_CONTENT_TYPE_INVALID = _kind(
+    "upload_content_type_invalid",
+    415,
+    "A PATCH body must have Content-Type: application/offset+octet-stream.",
+)
+UPLOAD_TOO_LARGE = _kind(
+    "upload_too_large", 413, "The upload is larger than this server accepts."
+)
+UPLOAD_EXCEEDS_LENGTH = _kind(
+    "upload_exceeds_length", 413, "The body would pass the upload's Upload-Length."
+)
+UPLOAD_LOCKED = _kind(
+    "upload_locked",
+    423,
+    "Another request is writing to this upload; retry in a moment.",
+)
+
+
+class ReelhouseError(Exception):
+    """An error a client sees: one catalogue entry, optionally a sharper message."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.message = message or kind.message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+def error_body(kind: ErrorKind, message: str | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": kind.code,
+            "message": message or kind.message,
+            "status": kind.status,
+        }
+    }

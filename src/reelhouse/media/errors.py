@@ -1,0 +1,15 @@
+"""The one error the media package raises for a file it cannot turn into a video."""
+
+
+class MediaError(Exception):
+    """A file cannot be probed, converted or turned into a poster.
+
+    ``reason`` is a short sentence meant for the person who uploaded the file.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason

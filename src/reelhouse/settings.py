@@ -1,0 +1,64 @@
+"""Every ``REELHOUSE_*`` setting, in one place."""
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELHOUSE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("reelhouse-data"),
+        description="Folder holding the database, uploads, files and the job queue.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite in the data folder when unset.",
+    )
+    queue_url: str | None = Field(
+        default=None,
+        description="redis://... for a shared queue; SQLite in the data folder "
+        "when unset.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach the server at, e.g. https://v.example.com",
+    )
+    trust_proxy: bool = Field(
+        default=False,
+        description="Honour X-Forwarded-Host/-Proto and Forwarded from a proxy.",
+    )
+    max_upload_bytes: int | None = Field(
+        default=None, description="Largest upload accepted, in bytes."
+    )
+    upload_lock_timeout: float = Field(
+        default=20.0,
+        description="Seconds a request waits for another request on the same "
+        "upload before it gets 423.",
+    )
+    embedded_worker: bool = Field(
+        default=True,
+        description="Run the job consumer inside `reelhouse serve`.",
+    )
+    worker_threads: int = Field(default=1, ge=1, description="Jobs run at once.")
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A processing job that has not reported for this long is "
+        "considered dead and runs again.",
+    )
+    job_max_attempts: int = Field(default=3, ge=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'reelhouse.db'}"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The video library: records, states, processing jobs and the documented API."""

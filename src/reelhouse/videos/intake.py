@@ -1,0 +1,151 @@
+"""Turning upload lifecycle events into videos in the library."""
+
+import logging
+import mimetypes
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+
+from reelhouse.db import Database
+from reelhouse.storage import BlobStore
+from reelhouse.uploads import UploadInfo, UploadStore
+from reelhouse.videos import states
+from reelhouse.videos.models import Video
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str], None]
+
+
+def original_key(video_id: str) -> str:
+    return f"videos/{video_id}/original"
+
+
+class VideoIntake:
+    """The :class:`reelhouse.uploads.UploadEvents` that feeds the library."""
+
+    def __init__(
+        self,
+        database: Database,
+        blobs: BlobStore,
+        uploads: UploadStore,
+        enqueue: Enqueue,
+    ) -> None:
+        self.database = database
+        self.blobs = blobs
+        self.uploads = uploads
+        self.enqueue = enqueue
+
+    def created(self, upload: UploadInfo) -> None:
+        filename = upload.metadata.get("filename", "")
+        name = upload.metadata.get("name") or filename or "Untitled"
+        video = Video(
+            id=str(uuid.uuid4()),
+            account_id=upload.owner,
+            upload_id=upload.id,
+            name=name,
+            name_folded=name.casefold(),
+            original=filename,
+            type=_mime_type(upload.metadata, filename),
+            original_size=upload.length or 0,
+        )
+        with self.database.session() as session:
+            session.add(video)
+        log.info(
+            "upload_created upload_id=%s video_id=%s length=%s",
+            upload.id,
+            video.id,
+            upload.length,
+        )
+
+    def progress(self, upload: UploadInfo) -> None:
+        values: dict[str, int] = {"upload_percent": _percent(upload)}
+        if upload.length is None:
+            values["original_size"] = upload.offset
+        with self.database.session() as session:
+            session.execute(
+                update(Video)
+                .where(Video.upload_id == upload.id, Video.status == states.UPLOADING)
+                .values(**values)
+            )
+
+    def finished(self, upload: UploadInfo) -> None:
+        """Adopt the bytes as the video's original and queue its processing.
+
+        Safe to call again for the same upload: only the call that moves the
+        video out of ``uploading`` queues a job.
+        """
+        with self.database.session() as session:
+            video_id = session.scalar(
+                select(Video.id).where(
+                    Video.upload_id == upload.id, Video.status == states.UPLOADING
+                )
+            )
+        if video_id is None:
+            return
+        key = original_key(video_id)
+        self.blobs.adopt(key, Path(self.uploads.data_path(upload.id)))
+        with self.database.session() as session:
+            moved = session.scalar(
+                update(Video)
+                .where(Video.id == video_id, Video.status == states.UPLOADING)
+                .values(
+                    status=states.PROCESSING,
+                    upload_percent=100,
+                    original_size=upload.offset,
+                    original_key=key,
+                )
+                .returning(Video.id)
+            )
+        if moved:
+            log.info("upload_finished upload_id=%s video_id=%s", upload.id, video_id)
+            self.enqueue(video_id)
+
+    def terminated(self, upload: UploadInfo) -> None:
+        with self.database.session() as session:
+            session.execute(
+                delete(Video).where(
+                    Video.upload_id == upload.id, Video.status == states.UPLOADING
+                )
+            )
+
+    def recover(self) -> int:
+        """Finish uploads whose last bytes arrived just before a crash.
+
+        Returns how many were finished now.
+        """
+        with self.database.session() as session:
+            pending = session.scalars(
+                select(Video.upload_id).where(Video.status == states.UPLOADING)
+            ).all()
+        recovered = 0
+        for upload_id in pending:
+            if upload_id is None:
+                continue
+            try:
+                upload = self.uploads.get(upload_id)
+            except LookupError:
+                continue
+            if upload.complete:
+                self.uploads.finish(upload_id)
+                self.finished(upload)
+                recovered += 1
+        return recovered
+
+
+def _percent(upload: UploadInfo) -> int:
+    if upload.length is None:
+        return 0
+    if upload.length == 0:
+        return 100
+    return upload.offset * 100 // upload.length
+
+
+def _mime_type(metadata: dict[str, str], filename: str) -> str:
+    declared = metadata.get("filetype") or metadata.get("type")
+    if declared:
+        return declared
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"

@@ -1,0 +1,75 @@
+"""The documented video calls: list, get, search, download."""
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from reelhouse import errors
+from reelhouse.accounts.auth import CurrentAccount
+from reelhouse.db import get_database
+from reelhouse.errors import ReelhouseError
+from reelhouse.storage import get_blob_store
+from reelhouse.videos import states
+from reelhouse.videos.library import get_video, list_videos, search_videos
+from reelhouse.videos.representation import VideoOut, represent
+
+router = APIRouter(tags=["videos"])
+
+
+@router.get("/videos/list", response_model=list[VideoOut])
+@router.get("/video/list", response_model=list[VideoOut], include_in_schema=False)
+def list_route(account_id: CurrentAccount) -> list[dict[str, Any]]:
+    """Every video of the account, newest first."""
+    with get_database().session() as session:
+        return [represent(v) for v in list_videos(session, account_id)]
+
+
+@router.get("/videos/get/{video_id}", response_model=VideoOut)
+def get_route(video_id: str, account_id: CurrentAccount) -> dict[str, Any]:
+    """One video, by its id or by the id of its upload."""
+    with get_database().session() as session:
+        return represent(get_video(session, account_id, video_id))
+
+
+@router.get("/videos/search/{term:path}", response_model=list[VideoOut])
+def search_route(term: str, account_id: CurrentAccount) -> list[dict[str, Any]]:
+    """Videos whose name contains the term, ignoring case."""
+    with get_database().session() as session:
+        return [represent(v) for v in search_videos(session, account_id, term)]
+
+
+@router.get(
+    "/videos/download/{video_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}},
+)
+def download_route(video_id: str, account_id: CurrentAccount) -> FileResponse:
+    """The compressed MP4; supports Range requests."""
+    with get_database().session() as session:
+        video = get_video(session, account_id, video_id)
+    if video.status == states.ERROR:
+        raise ReelhouseError(errors.VIDEO_FAILED)
+    if video.status != states.READY or video.video_key is None:
+        raise ReelhouseError(
+            errors.VIDEO_NOT_READY,
+            f"The video is {video.status}; it can be downloaded once it is ready.",
+        )
+    path = get_blob_store().local_path(video.video_key)
+    return FileResponse(
+        path,
+        media_type="video/mp4",
+        headers={"Content-Disposition": content_disposition(video.name, ".mp4")},
+    )
+
+
+def content_disposition(name: str, extension: str) -> str:
+    """An attachment header naming the file after the video (RFC 6266)."""
+    filename = name if name.lower().endswith(extension) else name + extension
+    ascii_name = re.sub(r'[^\x20-\x7e]|["\\/]', "_", filename)
+    return (
+        f'attachment; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(filename, safe='')}"
+    )

@@ -1,0 +1,75 @@
+"""Accounts and API keys through the real CLI and the API."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import App, reelhouse_command
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        reelhouse_command(*args, "--data-dir", str(data_dir)),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_accounts_create_json_prints_exactly_the_id_and_key(tmp_path: Path) -> None:
+    done = cli(tmp_path, "accounts", "create", "Acme", "--json")
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert set(created) == {"account_id", "api_key"}
+    # 32 random bytes, URL-safe base64, behind a short prefix.
+    assert len(created["api_key"]) >= 40
+
+    listed = cli(tmp_path, "accounts", "list")
+    assert created["account_id"] in listed.stdout
+    assert "Acme" in listed.stdout
+
+
+def test_keys_are_stored_hashed_never_in_clear(tmp_path: Path) -> None:
+    created = json.loads(cli(tmp_path, "accounts", "create", "A", "--json").stdout)
+    database = (tmp_path / "reelhouse.db").read_bytes()
+    wal = tmp_path / "reelhouse.db-wal"
+    stored = database + (wal.read_bytes() if wal.exists() else b"")
+    assert created["api_key"].encode() not in stored
+
+
+def test_keys_create_for_unknown_account_is_a_clear_error(tmp_path: Path) -> None:
+    done = cli(tmp_path, "keys", "create", "no-such-account")
+    assert done.returncode == 1
+    assert "Error: No account has the id 'no-such-account'" in done.stderr
+    assert "reelhouse accounts list" in done.stderr
+
+
+def test_revoked_key_gets_401_while_the_others_work(app: App) -> None:
+    from reelhouse.accounts.keys import create_account, create_key
+    from reelhouse.db import get_database
+
+    with get_database().session() as session:
+        account, first = create_account(session, "two keys")
+        second = create_key(session, account.id)
+    client: TestClient = app.client
+    for key in (first, second):
+        response = client.get("/videos/list", headers={"X-Api-Key": key.secret})
+        assert response.status_code == 200
+
+    done = cli(app.data_dir, "keys", "revoke", first.key_id)
+    assert done.returncode == 0, done.stderr
+
+    revoked = client.get("/videos/list", headers={"X-Api-Key": first.secret})
+    assert revoked.status_code == 401
+    assert revoked.json()["error"]["code"] == "api_key_invalid"
+    kept = client.get("/videos/list", headers={"X-Api-Key": second.secret})
+    assert kept.status_code == 200
+
+
+@pytest.mark.parametrize("key_id", ["key_unknown"])
+def test_revoke_unknown_key_is_a_clear_error(tmp_path: Path, key_id: str) -> None:
+    done = cli(tmp_path, "keys", "revoke", key_id)
+    assert done.returncode == 1
+    assert "Error: No API key has the id" in done.stderr

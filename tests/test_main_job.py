@@ -1,0 +1,238 @@
+"""The main job end to end: the real tus.py client against a real server
+process, followed to a downloaded MP4 (the documented API's whole path)."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+
+from tests.conftest import BIN, Server
+
+pytestmark = pytest.mark.slow
+
+CREATED = re.compile(r"INFO Created: (http://127\.0\.0\.1:\d+/files/([0-9a-f]+))")
+
+
+def tus(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]],
+        input=stdin.decode("latin-1") if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def upload(server: Server, key: str, clip: Path, *extra: str) -> tuple[str, str]:
+    """Upload with tus-upload; returns the Location it printed and the upload id."""
+    done = tus(
+        "tus-upload", "--metadata", "api_key", key, *extra, str(clip),
+        server.url + "/files/",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = CREATED.search(done.stderr)
+    assert found, done.stderr
+    return found.group(1), found.group(2)
+
+
+def duration_of(path: Path) -> float:
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        return float(container.duration) / av.time_base
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_tus_upload_to_downloaded_mp4(
+    server: Server, media: Path, tmp_path: Path
+) -> None:
+    key = server.account()["api_key"]
+    clip = media / "bunny-animation.mp4"
+    location, upload_id = upload(server, key, clip, "--metadata", "name", "Launch day")
+    assert location == f"{server.url}/files/{upload_id}"
+
+    seen: list[str] = []
+    video = server.wait_for(
+        key,
+        upload_id,
+        lambda v: seen.append(str(v["status"])) or v["status"] == "ready",
+    )
+    assert video["status"] == "ready", video
+    assert set(seen) <= {"processing", "ready"}
+    assert video["name"] == "Launch day"
+    assert video["original"] == "bunny-animation.mp4"
+    assert video["original_size"] == clip.stat().st_size
+    assert video["compression_progress"] == 100
+    assert (video["width"], video["height"]) == (1280, 720)
+
+    with server.api(key) as api:
+        listed = api.get("/videos/list").json()
+        assert [v["id"] for v in listed] == [video["id"]]
+        assert listed[0] == api.get(f"/videos/get/{video['id']}").json()
+        assert api.get("/videos/search/launch").json() == listed
+        assert api.get("/videos/search/LAUNCH DAY").json() == listed
+        assert api.get("/videos/search/lunch").json() == []
+
+        response = api.get(f"/videos/download/{video['id']}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "video/mp4"
+        disposition = response.headers["content-disposition"]
+        assert 'filename="Launch day.mp4"' in disposition
+        downloaded = tmp_path / "my.mp4"
+        downloaded.write_bytes(response.content)
+        assert video["size"] == len(response.content)
+
+        partial = api.get(
+            f"/videos/download/{video['id']}", headers={"Range": "bytes=100-199"}
+        )
+        assert partial.status_code == 206
+        assert partial.content == response.content[100:200]
+
+    assert abs(duration_of(downloaded) - duration_of(clip)) < 0.1
+    with av.open(str(downloaded)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+    assert abs(float(str(video["duration"])) - duration_of(clip)) < 0.1
+
+
+def test_upload_from_stdin_with_deferred_length(server: Server, media: Path) -> None:
+    key = server.account()["api_key"]
+    clip = media / "city-405p-camera-mpeg2.mpg"
+    with clip.open("rb") as stdin:
+        done = subprocess.run(
+            [str(BIN / "tus-upload"), "--metadata", "api_key", key, "-",
+             server.url + "/files/"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = CREATED.search(done.stderr)
+    assert found
+    video = server.wait_for(key, found.group(2), lambda v: v["status"] == "ready")
+    assert video["status"] == "ready", video
+    assert video["original_size"] == clip.stat().st_size
+    assert (video["width"], video["height"]) == (720, 404)
+
+
+def test_killed_server_resumes_byte_identical(server: Server, tmp_path: Path) -> None:
+    key = server.account()["api_key"]
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(48 * 1024 * 1024))
+    client = subprocess.Popen(
+        [str(BIN / "tus-upload"), "--chunk-size", str(256 * 1024),
+         "--metadata", "api_key", key, str(source), server.url + "/files/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    uploads = server.data_dir / "uploads"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        written = [p.stat().st_size for p in uploads.glob("*") if not p.suffix]
+        if written and written[0] > 4 * 1024 * 1024:
+            break
+        time.sleep(0.01)
+    server.kill()
+    _out, err = client.communicate(timeout=60)
+    assert client.returncode != 0, "the upload finished before the server was killed"
+    found = CREATED.search(err)
+    assert found, err
+    location, upload_id = found.group(1), found.group(2)
+    partial = (uploads / upload_id).stat().st_size
+    assert 0 < partial < source.stat().st_size
+
+    server.start()
+    done = tus("tus-resume", str(source), location)
+    assert done.returncode == 0, done.stderr
+
+    video = server.wait_for(key, upload_id, lambda v: v["status"] == "error")
+    assert video["original_size"] == source.stat().st_size
+    original = server.data_dir / "files" / "videos" / str(video["id"]) / "original"
+    assert sha256(original) == sha256(source)
+
+
+def test_undecodable_files_end_in_error_and_the_server_keeps_serving(
+    server: Server, media: Path, tmp_path: Path
+) -> None:
+    key = server.account()["api_key"]
+    text = tmp_path / "notes.mp4"
+    text.write_text("This is not a video, only some words.\n" * 100)
+    truncated = tmp_path / "truncated.mp4"
+    whole = (media / "bunny-animation.mp4").read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+
+    upload_ids = {
+        path.name: upload(server, key, path)[1] for path in (text, truncated, empty)
+    }
+    for name, upload_id in upload_ids.items():
+        video = server.wait_for(key, upload_id, lambda v: v["status"] == "error")
+        assert video["status"] == "error", (name, video)
+        assert isinstance(video["error"], str) and len(video["error"]) > 10, video
+        original = server.data_dir / "files" / "videos" / str(video["id"]) / "original"
+        assert original.read_bytes() == (tmp_path / name).read_bytes()
+        with server.api(key) as api:
+            download = api.get(f"/videos/download/{video['id']}")
+            assert download.status_code == 409
+            assert download.json()["error"]["code"] == "video_failed"
+
+    with httpx.Client(base_url=server.url) as api:
+        listed = api.get("/videos/list", headers={"X-Api-Key": key})
+    assert listed.status_code == 200
+    assert len(listed.json()) == 3
+    good = upload(server, key, media / "tour-540p-animation.mp4")[1]
+    assert (
+        server.wait_for(key, good, lambda v: v["status"] == "ready")["status"]
+        == "ready"
+    )
+
+
+def test_other_accounts_cannot_reach_a_video_or_its_download(
+    server: Server, media: Path
+) -> None:
+    alice = server.account("alice")["api_key"]
+    bob = server.account("bob")["api_key"]
+    upload_id = upload(server, alice, media / "tour-540p-animation.mp4")[1]
+    video = server.wait_for(alice, upload_id, lambda v: v["status"] == "ready")
+    with server.api(bob) as api:
+        assert api.get("/videos/list").json() == []
+        assert api.get("/videos/search/tour").json() == []
+        assert api.get(f"/videos/get/{video['id']}").status_code == 404
+        assert api.get(f"/videos/download/{video['id']}").status_code == 404
+    with server.api(alice) as api:
+        assert api.get(f"/videos/download/{video['id']}").status_code == 200
+
+
+def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELHOUSE_")}
+    first = Server(data_dir=tmp_path / "data", port=free_port(), env=env)
+    first.start()
+    first.kill()
+    assert first.log is not None
+    printed = first.log.read_text()
+    keys = re.findall(r"API key: (rh_\S+)", printed)
+    assert len(keys) == 1
+
+    first.start()
+    try:
+        assert first.log is not None
+        assert "API key" not in first.log.read_text()
+        with first.api(keys[0]) as api:
+            assert api.get("/videos/list").status_code == 200
+    finally:
+        first.kill()
+    shutil.rmtree(tmp_path / "data")
