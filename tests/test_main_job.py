@@ -236,3 +236,59 @@ def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
     finally:
         first.kill()
     shutil.rmtree(tmp_path / "data")
+
+
+def test_processing_cut_short_by_a_crash_runs_again(
+    server: Server, media: Path
+) -> None:
+    key = server.account()["api_key"]
+    upload_id = upload(server, key, media / "cockatoo-720p-camera.mp4")[1]
+    encoding = server.wait_for(
+        key, upload_id, lambda v: int(str(v["compression_progress"])) > 0
+    )
+    assert encoding["status"] == "processing", encoding
+    server.kill()
+    # The dead run's lease (5 s in these tests) must run out before another
+    # run may take the video.
+    time.sleep(6)
+    server.start()
+    video = server.wait_for(key, upload_id, lambda v: v["status"] != "processing")
+    assert video["status"] == "ready", video
+    assert video["compression_progress"] == 100
+
+
+def test_a_separate_worker_process_runs_the_jobs(
+    server: Server, media: Path, tmp_path: Path
+) -> None:
+    server.kill()
+    server.env["REELHOUSE_EMBEDDED_WORKER"] = "false"
+    server.start()
+    key = server.account()["api_key"]
+    upload_id = upload(server, key, media / "tour-540p-animation.mp4")[1]
+    time.sleep(2)
+    assert server.wait_for(key, upload_id, lambda v: False, timeout=0)["status"] == (
+        "processing"
+    )
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [str(BIN / "reelhouse"), "worker", "--data-dir", str(server.data_dir)],
+        env=server.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        video = server.wait_for(key, upload_id, lambda v: v["status"] == "ready")
+        assert video["status"] == "ready", video
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
+        log.close()
+
+
+def test_openapi_and_docs_are_served(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as api:
+        spec = api.get("/openapi.json").json()
+        assert "/videos/list" in spec["paths"]
+        assert "/videos/download/{video_id}" in spec["paths"]
+        assert api.get("/docs").status_code == 200

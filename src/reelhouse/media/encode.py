@@ -115,6 +115,9 @@ def _staged(target: Path) -> Iterator[Path]:
     # Readers of target never see a half-written file: FFmpeg writes beside it
     # (same file system, so the rename is atomic) and only success renames.
     staged = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    # Creating the file first turns a missing or read-only folder into an OSError
+    # here rather than an FFmpeg failure blamed on the upload.
+    staged.touch(exist_ok=False)
     try:
         yield staged
         staged.replace(target)

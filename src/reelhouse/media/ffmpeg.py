@@ -95,6 +95,7 @@ def run_ffmpeg(
             threading.Thread(
                 target=_read_progress, args=(process.stdout, blocks), daemon=True
             ),
+            # Draining stderr keeps FFmpeg from blocking on a full pipe.
             threading.Thread(
                 target=stderr_tail.extend, args=(process.stderr,), daemon=True
             ),

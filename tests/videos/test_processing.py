@@ -1,0 +1,161 @@
+"""The processing job in process, on real clips."""
+
+import base64
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from reelhouse.db import get_database, utcnow
+from reelhouse.jobs import get_queue
+from reelhouse.settings import get_settings
+from reelhouse.storage import get_blob_store
+from reelhouse.videos.models import Video
+from reelhouse.videos.processing import Processor
+from reelhouse.videos.tasks import recover_stalled
+from tests.conftest import App
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def upload_file(app: App, key: str, path: Path) -> str:
+    """Upload ``path`` through tus in one PATCH; returns the video id."""
+    data = path.read_bytes()
+    encoded_key = base64.b64encode(key.encode()).decode()
+    created = app.client.post(
+        "/files/",
+        headers={
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": f"api_key {encoded_key}",
+        },
+    )
+    location = created.headers["location"].removeprefix("http://testserver")
+    if data:
+        patched = app.client.patch(
+            location,
+            headers={
+                **TUS,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+            content=data,
+        )
+        assert patched.status_code == 204
+    upload_id = location.rsplit("/", 1)[1]
+    with get_database().session() as session:
+        video_id = session.scalar(select(Video.id).where(Video.upload_id == upload_id))
+    assert video_id is not None
+    return video_id
+
+
+def video(video_id: str) -> Video:
+    with get_database().session() as session:
+        found = session.get(Video, video_id)
+        assert found is not None
+        return found
+
+
+def processor() -> Processor:
+    return Processor(get_database(), get_blob_store(), get_settings())
+
+
+def test_finished_upload_queues_exactly_one_job(app: App, media: Path) -> None:
+    key = app.account()
+    video_id = upload_file(app, key, media / "bunny-animation.mp4")
+    assert get_queue().pending_count() == 1
+    # Asking again for a finished upload queues nothing more.
+    size = (media / "bunny-animation.mp4").stat().st_size
+    upload_id = video(video_id).upload_id
+    again = app.client.patch(
+        f"/files/{upload_id}",
+        headers={
+            **TUS,
+            "Upload-Offset": str(size),
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert again.status_code == 204
+    assert get_queue().pending_count() == 1
+
+
+@pytest.mark.slow
+def test_compression_progress_rises_to_100(app: App, media: Path) -> None:
+    video_id = upload_file(app, app.account(), media / "cockatoo-720p-camera.mp4")
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            seen.append(video(video_id).compression_progress)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        processor().process(video_id)
+    finally:
+        stop.set()
+        watcher.join()
+
+    done = video(video_id)
+    assert done.status == "ready"
+    assert done.compression_progress == 100
+    assert seen == sorted(seen)
+    assert any(0 < value < 100 for value in seen), seen
+    assert get_blob_store().size(str(done.poster_key)) > 1000
+
+
+def test_a_run_that_died_is_run_again(app: App, media: Path) -> None:
+    video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
+    get_queue().flush()
+    # A run claimed the video, then its process died: the lease runs out.
+    with get_database().session() as session:
+        session.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(attempts=1, lease_until=utcnow() - timedelta(seconds=1))
+        )
+    assert recover_stalled() == 1
+    assert get_queue().pending_count() == 1
+
+
+def test_a_live_run_is_left_alone(app: App, media: Path) -> None:
+    video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
+    get_queue().flush()
+    with get_database().session() as session:
+        session.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(attempts=1, lease_until=utcnow() + timedelta(seconds=30))
+        )
+    assert recover_stalled() == 0
+    processor().process(video_id)  # another copy of the job finds it taken
+    assert video(video_id).status == "processing"
+    assert video(video_id).attempts == 1
+
+
+def test_a_video_that_keeps_killing_its_runs_ends_in_error(
+    app: App, media: Path
+) -> None:
+    video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
+    attempts = get_settings().job_max_attempts
+    with get_database().session() as session:
+        session.execute(
+            update(Video).where(Video.id == video_id).values(attempts=attempts)
+        )
+    processor().process(video_id)
+    failed = video(video_id)
+    assert failed.status == "error"
+    assert failed.error == "Processing stopped after failing repeatedly."
+
+
+def test_zero_byte_upload_ends_in_error_with_a_reason(app: App, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    video_id = upload_file(app, app.account(), empty)
+    processor().process(video_id)
+    failed = video(video_id)
+    assert failed.status == "error"
+    assert failed.error == "The file is empty."
