@@ -18,8 +18,8 @@ serve: $(INSTALLED)
 	$(BIN)/reelhouse serve --data-dir ./reelhouse-data
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint
