@@ -1,0 +1,14 @@
+import reelhouse.media
+
+
+def test_media_all_lists_public_surface() -> None:
+    assert sorted(reelhouse.media.__all__) == [
+        "EncodeResult",
+        "MediaError",
+        "MediaInfo",
+        "encode_mp4",
+        "make_poster",
+        "probe",
+    ]
+    for name in reelhouse.media.__all__:
+        assert getattr(reelhouse.media, name).__module__.startswith("reelhouse.media.")
