@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     with TestClient(create_app(), base_url="http://testserver") as client:
         yield App(client, tmp_path / "data")
     _reset_caches()
+
+
+@contextmanager
+def rebuilt_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[TestClient]:
+    """Another app built after changing settings (the apps read them once)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _reset_caches()
+    from reelhouse.app import create_app
+
+    with TestClient(create_app()) as client:
+        yield client
 
 
 def free_port() -> int:

@@ -74,7 +74,15 @@ def create_app() -> FastAPI:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReelhouseError)
-    async def reelhouse_error(_request: Request, error: ReelhouseError) -> JSONResponse:
+    async def reelhouse_error(request: Request, error: ReelhouseError) -> JSONResponse:
+        # Some clients never show an error body (tus.py), so the reason is
+        # logged here too.
+        log.info(
+            "request_rejected method=%s route=%s code=%s",
+            request.method,
+            _route_template(request),
+            error.kind.code,
+        )
         return JSONResponse(
             error_body(error.kind, error.message),
             status_code=error.kind.status,
@@ -104,7 +112,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception(
-            "request_failed method=%s path=%s", request.method, request.url.path
+            "request_failed method=%s route=%s",
+            request.method,
+            _route_template(request),
         )
         kind = errors.INTERNAL_ERROR
         return JSONResponse(error_body(kind), status_code=kind.status)
+
+
+def _route_template(request: Request) -> str:
+    """The matched route's template: paths of uploads hold their credential."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "(no route)"))

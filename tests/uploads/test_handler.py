@@ -4,8 +4,9 @@ import base64
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.conftest import App
+from tests.conftest import App, rebuilt_app
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -186,18 +187,9 @@ def test_unknown_upload_is_404(app: App) -> None:
 def test_create_above_max_size_is_413(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import _reset_caches
-
-    monkeypatch.setenv("REELHOUSE_MAX_UPLOAD_BYTES", "100")
-    _reset_caches()
-    from fastapi.testclient import TestClient
-
-    from reelhouse.app import create_app
-
-    with TestClient(create_app()) as client:
-        key = App(client, app.data_dir).account()
-        options = client.options("/files/")
-        assert options.headers["tus-max-size"] == "100"
+    key = app.account()
+    with rebuilt_app(monkeypatch, REELHOUSE_MAX_UPLOAD_BYTES="100") as client:
+        assert client.options("/files/").headers["tus-max-size"] == "100"
         response = client.post(
             "/files/",
             headers={
@@ -206,8 +198,8 @@ def test_create_above_max_size_is_413(
                 "Upload-Metadata": metadata(api_key=key),
             },
         )
-        assert response.status_code == 413
-        assert response.json()["error"]["code"] == "upload_too_large"
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "upload_too_large"
 
 
 def test_deferred_length_is_declared_on_a_later_patch(app: App) -> None:
@@ -269,52 +261,37 @@ def test_delete_terminates_the_upload_and_its_video(app: App) -> None:
     assert app.client.get("/videos/list", headers={"X-Api-Key": key}).json() == []
 
 
+def create_in(client: TestClient, key: str, **extra: str) -> str:
+    response = client.post(
+        "/files/",
+        headers={
+            **TUS,
+            "Upload-Length": "1",
+            "Upload-Metadata": metadata(api_key=key),
+            **extra,
+        },
+    )
+    assert response.status_code == 201
+    location: str = response.headers["location"]
+    return location
+
+
 def test_forwarded_headers_are_ignored_unless_trusted(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = app.account()
     forwarded = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
-    assert create(app, key, 1, **forwarded).startswith("http://testserver/files/")
-
-    from reelhouse.settings import get_settings
-
-    monkeypatch.setenv("REELHOUSE_TRUST_PROXY", "1")
-    get_settings.cache_clear()
-    # The handler holds the settings it was built with; a new app sees the change.
-    from fastapi.testclient import TestClient
-
-    from reelhouse.app import create_app
-
-    with TestClient(create_app()) as client:
-        response = client.post(
-            "/files/",
-            headers={
-                **TUS,
-                "Upload-Length": "1",
-                "Upload-Metadata": metadata(api_key=key),
-                **forwarded,
-            },
-        )
-    assert response.headers["location"].startswith("https://evil.example/files/")
+    assert create_in(app.client, key, **forwarded).startswith(
+        "http://testserver/files/"
+    )
+    with rebuilt_app(monkeypatch, REELHOUSE_TRUST_PROXY="1") as client:
+        location = create_in(client, key, **forwarded)
+    assert location.startswith("https://evil.example/files/")
 
 
 def test_public_url_setting_wins(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reelhouse.settings import get_settings
-
-    monkeypatch.setenv("REELHOUSE_PUBLIC_URL", "https://videos.example.com/")
-    get_settings.cache_clear()
-    from fastapi.testclient import TestClient
-
-    from reelhouse.app import create_app
-
     key = app.account()
-    with TestClient(create_app()) as client:
-        response = client.post(
-            "/files/",
-            headers={
-                **TUS,
-                "Upload-Length": "1",
-                "Upload-Metadata": metadata(api_key=key),
-            },
-        )
-    assert response.headers["location"].startswith("https://videos.example.com/files/")
+    public = "https://videos.example.com/"
+    with rebuilt_app(monkeypatch, REELHOUSE_PUBLIC_URL=public) as client:
+        location = create_in(client, key, **{"X-Forwarded-Host": "evil.example"})
+    assert location.startswith("https://videos.example.com/files/")

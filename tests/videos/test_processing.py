@@ -58,6 +58,11 @@ def video(video_id: str) -> Video:
         return found
 
 
+def set_video(video_id: str, **values: object) -> None:
+    with get_database().session() as session:
+        session.execute(update(Video).where(Video.id == video_id).values(**values))
+
+
 def processor() -> Processor:
     return Processor(get_database(), get_blob_store(), get_settings())
 
@@ -111,12 +116,7 @@ def test_a_run_that_died_is_run_again(app: App, media: Path) -> None:
     video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
     get_queue().flush()
     # A run claimed the video, then its process died: the lease runs out.
-    with get_database().session() as session:
-        session.execute(
-            update(Video)
-            .where(Video.id == video_id)
-            .values(attempts=1, lease_until=utcnow() - timedelta(seconds=1))
-        )
+    set_video(video_id, attempts=1, lease_until=utcnow() - timedelta(seconds=1))
     assert recover_stalled() == 1
     assert get_queue().pending_count() == 1
 
@@ -124,12 +124,7 @@ def test_a_run_that_died_is_run_again(app: App, media: Path) -> None:
 def test_a_live_run_is_left_alone(app: App, media: Path) -> None:
     video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
     get_queue().flush()
-    with get_database().session() as session:
-        session.execute(
-            update(Video)
-            .where(Video.id == video_id)
-            .values(attempts=1, lease_until=utcnow() + timedelta(seconds=30))
-        )
+    set_video(video_id, attempts=1, lease_until=utcnow() + timedelta(seconds=30))
     assert recover_stalled() == 0
     processor().process(video_id)  # another copy of the job finds it taken
     assert video(video_id).status == "processing"
@@ -141,10 +136,7 @@ def test_a_video_that_keeps_killing_its_runs_ends_in_error(
 ) -> None:
     video_id = upload_file(app, app.account(), media / "tour-540p-animation.mp4")
     attempts = get_settings().job_max_attempts
-    with get_database().session() as session:
-        session.execute(
-            update(Video).where(Video.id == video_id).values(attempts=attempts)
-        )
+    set_video(video_id, attempts=attempts)
     processor().process(video_id)
     failed = video(video_id)
     assert failed.status == "error"

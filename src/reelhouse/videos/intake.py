@@ -53,12 +53,8 @@ class VideoIntake:
         )
         with self.database.session() as session:
             session.add(video)
-        log.info(
-            "upload_created upload_id=%s video_id=%s length=%s",
-            upload.id,
-            video.id,
-            upload.length,
-        )
+        # The upload id is the upload's only credential: it is never logged.
+        log.info("upload_created video_id=%s length=%s", video.id, upload.length)
 
     def progress(self, upload: UploadInfo) -> None:
         values: dict[str, int] = {"upload_percent": _percent(upload)}
@@ -100,7 +96,7 @@ class VideoIntake:
                 .returning(Video.id)
             )
         if moved:
-            log.info("upload_finished upload_id=%s video_id=%s", upload.id, video_id)
+            log.info("upload_finished video_id=%s bytes=%d", video_id, upload.offset)
             self.enqueue(video_id)
 
     def terminated(self, upload: UploadInfo) -> None:
