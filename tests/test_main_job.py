@@ -103,6 +103,14 @@ def test_tus_upload_to_downloaded_mp4(
         assert container.streams.audio[0].codec_context.name == "aac"
     assert abs(float(str(video["duration"])) - duration_of(clip)) < 0.1
 
+    # Neither credential reaches the server's log: the key, nor the upload id
+    # that authorises PATCH and HEAD.
+    assert server.log is not None
+    logged = server.log.read_text()
+    assert "upload_finished" in logged
+    assert key not in logged
+    assert upload_id not in logged
+
 
 def test_upload_from_stdin_with_deferred_length(server: Server, media: Path) -> None:
     key = server.account()["api_key"]
