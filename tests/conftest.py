@@ -174,15 +174,22 @@ class Server:
                 time.sleep(0.2)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server_process(data_dir: Path, **settings: str) -> Server:
+    """A started server with ``REELHOUSE_*`` settings given as keyword arguments."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("REELHOUSE_")
     }
     env["REELHOUSE_JOB_LEASE_SECONDS"] = "5"
-    running = Server(data_dir=tmp_path / "data", port=free_port(), env=env)
+    env.update({f"REELHOUSE_{name.upper()}": value for name, value in settings.items()})
+    running = Server(data_dir=data_dir, port=free_port(), env=env)
     running.start()
+    return running
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = server_process(tmp_path / "data")
     yield running
     running.kill()

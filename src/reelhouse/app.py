@@ -42,6 +42,7 @@ def create_app() -> FastAPI:
         lambda request: public_base_url(request, settings),
         max_size=settings.max_upload_bytes,
         lock_timeout=settings.upload_lock_timeout,
+        body_timeout=settings.upload_body_timeout,
     )
 
     @asynccontextmanager

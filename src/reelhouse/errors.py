@@ -95,6 +95,12 @@ UPLOAD_TOO_LARGE = _kind(
 UPLOAD_EXCEEDS_LENGTH = _kind(
     "upload_exceeds_length", 413, "The body would pass the upload's Upload-Length."
 )
+UPLOAD_BODY_TIMEOUT = _kind(
+    "upload_body_timeout",
+    408,
+    "The request body stopped arriving; what arrived is stored. Ask for the "
+    "offset with HEAD and resume from there.",
+)
 UPLOAD_LOCKED = _kind(
     "upload_locked",
     423,

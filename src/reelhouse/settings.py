@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="Seconds a request waits for another request on the same "
         "upload before it gets 423.",
     )
+    upload_body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a PATCH body may pause before the request ends, "
+        "keeping what arrived.",
+    )
     embedded_worker: bool = Field(
         default=True,
         description="Run the job consumer inside `reelhouse serve`.",

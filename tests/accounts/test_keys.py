@@ -73,3 +73,38 @@ def test_revoke_unknown_key_is_a_clear_error(tmp_path: Path, key_id: str) -> Non
     done = cli(tmp_path, "keys", "revoke", key_id)
     assert done.returncode == 1
     assert "Error: No API key has the id" in done.stderr
+
+
+def test_keys_can_be_listed_and_revoked_by_id_or_by_the_key(tmp_path: Path) -> None:
+    created = cli(tmp_path, "accounts", "create", "A")
+    assert created.returncode == 0
+    key = created.stdout.split("API key: ")[1].split()[0]
+    key_id = created.stdout.split("Key id:  ")[1].split()[0]
+    account_id = created.stdout.split("Account: ")[1].split()[0]
+    second = cli(tmp_path, "keys", "create", account_id)
+    second_id = second.stdout.split("Key id:  ")[1].split()[0]
+
+    listed = cli(tmp_path, "keys", "list", account_id)
+    assert key_id in listed.stdout and second_id in listed.stdout
+    assert key not in listed.stdout
+    assert key[:7] + "..." in listed.stdout
+
+    assert cli(tmp_path, "keys", "revoke", key).returncode == 0
+    assert cli(tmp_path, "keys", "revoke", second_id).returncode == 0
+    from reelhouse.accounts.keys import list_keys
+    from reelhouse.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'reelhouse.db'}")
+    with database.session() as session:
+        revoked = {
+            k.id: k.revoked_at is not None for k in list_keys(session, account_id)
+        }
+    database.engine.dispose()
+    assert revoked == {key_id: True, second_id: True}
+
+
+def test_revoking_an_unknown_key_does_not_echo_it(tmp_path: Path) -> None:
+    done = cli(tmp_path, "keys", "revoke", "rh_secretlooking")
+    assert done.returncode == 1
+    assert "rh_secretlooking" not in done.stderr
+    assert "No API key has the key given." in done.stderr

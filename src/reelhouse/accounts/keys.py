@@ -66,10 +66,13 @@ def create_key(session: Session, account_id: str) -> NewKey:
     return NewKey(key_id=key.id, account_id=account_id, secret=secret)
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKey:
-    key = session.get(ApiKey, key_id)
+def revoke_key(session: Session, key_id_or_secret: str) -> ApiKey:
+    """Revoke a key named by its id or by the key itself; idempotent."""
+    key = session.get(ApiKey, key_id_or_secret) or session.scalar(
+        select(ApiKey).where(ApiKey.secret_hash == hash_secret(key_id_or_secret))
+    )
     if key is None:
-        raise UnknownKey(key_id)
+        raise UnknownKey(key_id_or_secret)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
@@ -94,6 +97,17 @@ def list_accounts(session: Session) -> list[AccountSummary]:
         AccountSummary(a.id, a.name, a.created_at, counts.get(a.id, 0))
         for a in accounts
     ]
+
+
+def list_keys(session: Session, account_id: str) -> list[ApiKey]:
+    if session.get(Account, account_id) is None:
+        raise UnknownAccount(account_id)
+    query = (
+        select(ApiKey)
+        .where(ApiKey.account_id == account_id)
+        .order_by(ApiKey.created_at)
+    )
+    return list(session.scalars(query))
 
 
 def has_accounts(session: Session) -> bool:

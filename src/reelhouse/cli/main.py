@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -11,12 +12,14 @@ from rich.panel import Panel
 from rich.table import Table
 
 from reelhouse.accounts.keys import (
+    NewKey,
     UnknownAccount,
     UnknownKey,
     create_account,
     create_key,
     has_accounts,
     list_accounts,
+    list_keys,
     revoke_key,
 )
 from reelhouse.db import Database, get_database
@@ -40,8 +43,8 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Folder for the database, uploads and files "
-        "[default: $REELHOUSE_DATA_DIR or ./reelhouse-data].",
+        help="Folder for the database, uploads and files (default: "
+        "$REELHOUSE_DATA_DIR, else ./reelhouse-data).",
         file_okay=False,
         show_default=False,
     ),
@@ -83,6 +86,7 @@ def serve(
     from granian.constants import Interfaces
 
     configure_logging()
+    _ensure_port_free(host, port)
     database = _open_database(data_dir)
     with database.session() as session:
         if not has_accounts(session):
@@ -90,7 +94,8 @@ def serve(
             console.print(
                 Panel(
                     f"Account [bold]{account.name}[/bold] ({account.id})\n"
-                    f"API key: [bold]{key.secret}[/bold]\n\n"
+                    f"API key: [bold]{key.secret}[/bold]\n"
+                    f"Key id:  {key.key_id} (to revoke it)\n\n"
                     "This key is shown once; keep it somewhere safe.",
                     title="First start",
                 )
@@ -107,6 +112,24 @@ def serve(
         interface=Interfaces.ASGI,
         workers=1,
     ).serve()
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Fail early when another server listens on the port.
+
+    granian binds with SO_REUSEPORT, so a second server would start quietly and
+    the kernel would share connections between the two.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise _fail(
+                f"Cannot listen on {host}:{port}: {error.strerror}.",
+                "Is another server running? Stop it, or pick another --port.",
+            ) from None
 
 
 @app.command()
@@ -140,8 +163,8 @@ def accounts_create(
     if as_json:
         typer.echo(json.dumps({"account_id": account.id, "api_key": key.secret}))
         return
-    console.print(f"Account: {account.id}")
-    console.print(f"API key: {key.secret}  (id {key.key_id}; shown once)")
+    typer.echo(f"Account: {account.id}")
+    _print_new_key(key)
 
 
 @accounts_app.command("list")
@@ -149,13 +172,14 @@ def accounts_list(data_dir: DataDir = None) -> None:
     """List the accounts."""
     with _open_database(data_dir).session() as session:
         summaries = list_accounts(session)
-    table = Table("id", "name", "created", "active keys")
+    table = Table("name", "created", "active keys")
+    table.add_column("id", no_wrap=True, min_width=36)
     for summary in summaries:
         table.add_row(
-            summary.id,
             summary.name,
             summary.created_at.strftime("%Y-%m-%d %H:%M"),
             str(summary.active_keys),
+            summary.id,
         )
     console.print(table)
 
@@ -170,25 +194,62 @@ def keys_create(
         with _open_database(data_dir).session() as session:
             key = create_key(session, account)
     except UnknownAccount:
-        raise _fail(
-            f"No account has the id {account!r}.",
-            "See the ids with: reelhouse accounts list",
-        ) from None
-    console.print(f"API key: {key.secret}  (id {key.key_id}; shown once)")
+        raise _unknown_account(account) from None
+    _print_new_key(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str, typer.Argument(help="The account's id.")],
+    data_dir: DataDir = None,
+) -> None:
+    """List an account's API keys: ids, first characters, state."""
+    try:
+        with _open_database(data_dir).session() as session:
+            keys = list_keys(session, account)
+    except UnknownAccount:
+        raise _unknown_account(account) from None
+    table = Table("starts with", "created", "revoked")
+    table.add_column("id", no_wrap=True, min_width=20)
+    for key in keys:
+        table.add_row(
+            key.hint + "...",
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
+            key.id,
+        )
+    console.print(table)
 
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key's id (key_...).")],
+    key: Annotated[
+        str, typer.Argument(help="The key's id (key_...), or the key itself.")
+    ],
     data_dir: DataDir = None,
 ) -> None:
     """Revoke an API key; requests made with it get 401 from now on."""
     try:
         with _open_database(data_dir).session() as session:
-            revoke_key(session, key_id)
+            revoked = revoke_key(session, key)
+            key_id = revoked.id
     except UnknownKey:
+        # A key given in full is a secret: it is not repeated back.
+        named = f"the id {key!r}" if key.startswith("key_") else "the key given"
         raise _fail(
-            f"No API key has the id {key_id!r}.",
-            "Key ids start with key_ and are printed when a key is created.",
+            f"No API key has {named}.",
+            "Key ids start with key_; see them with: reelhouse keys list ACCOUNT",
         ) from None
-    console.print(f"Revoked {key_id}.")
+    typer.echo(f"Revoked {key_id}.")
+
+
+def _print_new_key(key: NewKey) -> None:
+    typer.echo(f"API key: {key.secret}")
+    typer.echo(f"Key id:  {key.key_id} (to revoke it; the key is shown only once)")
+
+
+def _unknown_account(account: str) -> typer.Exit:
+    return _fail(
+        f"No account has the id {account!r}.",
+        "See the ids with: reelhouse accounts list",
+    )

@@ -5,6 +5,7 @@ the account comes from an injected authenticator, and what happens to a
 finished upload is up to the :class:`UploadEvents` it is given.
 """
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -32,6 +33,9 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # is then dropped: HEAD echoes metadata to whoever holds the upload URL.
 API_KEY_METADATA = "api_key"
 
+# Offsets and lengths are 64-bit signed integers wherever they are stored.
+LARGEST_OFFSET = 2**63 - 1
+
 Authenticator = Callable[[str | None], str]
 BaseUrl = Callable[[Request], str]
 
@@ -47,6 +51,7 @@ class TusHandler:
         prefix: str = "/files",
         max_size: int | None = None,
         lock_timeout: float = 20.0,
+        body_timeout: float = 60.0,
     ) -> None:
         self.store = store
         self.events = events
@@ -55,6 +60,7 @@ class TusHandler:
         self.prefix = prefix
         self.max_size = max_size
         self.locks = UploadLocks(lock_timeout)
+        self.body_timeout = body_timeout
         self.router = self._routes()
 
     @property
@@ -110,7 +116,13 @@ class TusHandler:
             metadata=metadata,
         )
         await run_in_threadpool(self.store.create, info)
-        await run_in_threadpool(self.events.created, info)
+        try:
+            await run_in_threadpool(self.events.created, info)
+        except BaseException:
+            # Nothing may answer for an upload its creator was told failed.
+            if isinstance(self.store, Terminator):
+                await run_in_threadpool(self.store.terminate, info.id)
+            raise
         if info.complete:
             await self._finish(info.id)
 
@@ -147,12 +159,18 @@ class TusHandler:
                 )
             self._declare_length(info, request)
             room = self._room(info, request)
+            body = _Body(request, room, self.body_timeout)
             if room != 0 and not info.finished:
-                await self.store.write(upload_id, _bounded(request.stream(), room))
+                await self.store.write(upload_id, body.chunks())
                 info = self._get(upload_id)
                 await run_in_threadpool(self.events.progress, info)
             if info.complete:
                 await self._finish(upload_id)
+        if body.stalled:
+            raise ReelhouseError(
+                errors.UPLOAD_BODY_TIMEOUT,
+                headers={"Upload-Offset": str(info.offset), "Connection": "close"},
+            )
         return Response(status_code=204, headers={"Upload-Offset": str(info.offset)})
 
     async def terminate(self, upload_id: str, request: Request) -> Response:
@@ -215,25 +233,41 @@ class TusHandler:
         return room
 
 
-async def _bounded(
-    stream: AsyncIterator[bytes], room: int | None
-) -> AsyncIterator[bytes]:
-    """The request body, cut at ``room`` bytes, ending quietly on a disconnect.
+class _Body:
+    """A PATCH body as chunks, cut at ``room`` bytes, ending quietly when the
+    client goes away or stops sending for ``idle_timeout`` seconds.
 
-    A client that goes away mid-body keeps what already arrived (tus: store
-    as much as possible of an interrupted PATCH).
+    Either way what already arrived is kept (tus: store as much as possible of
+    an interrupted PATCH), and the upload's lock is freed for the client's
+    next attempt instead of being held by a dead connection.
     """
-    try:
-        async for chunk in stream:
-            if room is not None:
-                chunk = chunk[:room]
-                room -= len(chunk)
-            if chunk:
-                yield chunk
-            if room == 0:
-                return
-    except ClientDisconnect:
-        return
+
+    def __init__(self, request: Request, room: int | None, idle_timeout: float) -> None:
+        self._stream = request.stream()
+        self._room = room
+        self._idle_timeout = idle_timeout
+        self.stalled = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        room = self._room
+        try:
+            while room != 0:
+                try:
+                    chunk = await asyncio.wait_for(
+                        anext(self._stream), self._idle_timeout
+                    )
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    self.stalled = True
+                    return
+                if room is not None:
+                    chunk = chunk[:room]
+                    room -= len(chunk)
+                if chunk:
+                    yield chunk
+        except ClientDisconnect:
+            return
 
 
 def _require_version(request: Request) -> None:
@@ -249,6 +283,8 @@ def _non_negative(request: Request, header: str, kind: errors.ErrorKind) -> int 
         return None
     if not raw.isdigit() or not raw.isascii():
         raise ReelhouseError(kind)
+    if len(raw) > 19 or int(raw) > LARGEST_OFFSET:
+        raise ReelhouseError(kind, f"{header.title()} is larger than {LARGEST_OFFSET}.")
     return int(raw)
 
 

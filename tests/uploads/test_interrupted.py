@@ -1,0 +1,97 @@
+"""Interrupted PATCH requests against a real server process (tus.md C11)."""
+
+import base64
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, server_process
+
+pytestmark = pytest.mark.slow
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@pytest.fixture
+def impatient_server(tmp_path: Path) -> Iterator[Server]:
+    running = server_process(tmp_path / "data", upload_body_timeout="1")
+    yield running
+    running.kill()
+
+
+def create_upload(server: Server, length: int) -> str:
+    key = server.account()["api_key"]
+    response = httpx.post(
+        server.url + "/files/",
+        headers={
+            **TUS,
+            "Upload-Length": str(length),
+            "Upload-Metadata": "api_key " + base64.b64encode(key.encode()).decode(),
+        },
+    )
+    assert response.status_code == 201
+    location: str = response.headers["location"]
+    return location
+
+
+def start_patch(
+    server: Server, location: str, declared: int, sent: bytes
+) -> socket.socket:
+    """A PATCH that announces ``declared`` bytes, sends ``sent`` and then stalls."""
+    connection = socket.create_connection(("127.0.0.1", server.port))
+    path = location.removeprefix(server.url)
+    head = (
+        f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    )
+    connection.sendall(head.encode() + sent)
+    return connection
+
+
+def test_a_stalled_patch_keeps_its_bytes_and_frees_the_upload(
+    impatient_server: Server,
+) -> None:
+    location = create_upload(impatient_server, 1000)
+    stalled = start_patch(impatient_server, location, 1000, b"x" * 10)
+    try:
+        started = time.monotonic()
+        head = httpx.head(location, headers=TUS, timeout=30)
+        assert head.status_code == 200
+        assert head.headers["upload-offset"] == "10"
+        assert time.monotonic() - started < 10
+
+        stalled.settimeout(5)
+        answer = stalled.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "upload_body_timeout" in answer
+    finally:
+        stalled.close()
+
+    resumed = httpx.patch(
+        location,
+        headers={
+            **TUS,
+            "Upload-Offset": "10",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        content=b"y" * 990,
+    )
+    assert resumed.status_code == 204
+    assert resumed.headers["upload-offset"] == "1000"
+
+
+def test_a_patch_cut_off_midway_keeps_what_arrived(server: Server) -> None:
+    location = create_upload(server, 1000)
+    start_patch(server, location, 1000, b"z" * 300).close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        head = httpx.head(location, headers=TUS)
+        if head.headers["upload-offset"] == "300":
+            break
+        time.sleep(0.05)
+    assert head.headers["upload-offset"] == "300"
