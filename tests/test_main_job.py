@@ -91,11 +91,24 @@ def test_tus_upload_to_downloaded_mp4(
         downloaded.write_bytes(response.content)
         assert video["size"] == len(response.content)
 
-        partial = api.get(
-            f"/videos/download/{video['id']}", headers={"Range": "bytes=100-199"}
-        )
-        assert partial.status_code == 206
-        assert partial.content == response.content[100:200]
+        download = f"/videos/download/{video['id']}"
+        for asked, status, body in [
+            ("bytes=100-199", 206, response.content[100:200]),
+            ("bytes=0-0", 206, response.content[:1]),
+            ("bytes=-100", 206, response.content[-100:]),
+            ("bytes=5-2", 200, response.content),  # invalid: ignored
+            ("items=0-5", 200, response.content),
+            ("bytes=abc", 200, response.content),
+        ]:
+            partial = api.get(download, headers={"Range": asked})
+            assert (partial.status_code, partial.content) == (status, body), asked
+        beyond = api.get(download, headers={"Range": f"bytes={len(response.content)}-"})
+        assert beyond.status_code == 416
+        assert beyond.json()["error"]["code"] == "range_not_satisfiable"
+        assert beyond.headers["content-range"] == f"bytes */{len(response.content)}"
+        head = api.head(download)
+        assert head.status_code == 200
+        assert head.headers["content-length"] == str(len(response.content))
 
     assert abs(duration_of(downloaded) - duration_of(clip)) < 0.1
     with av.open(str(downloaded)) as container:
@@ -300,3 +313,33 @@ def test_openapi_and_docs_are_served(server: Server) -> None:
         assert "/videos/list" in spec["paths"]
         assert "/videos/download/{video_id}" in spec["paths"]
         assert api.get("/docs").status_code == 200
+
+
+def test_a_second_server_on_a_busy_port_refuses_to_start(
+    server: Server, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [str(BIN / "reelhouse"), "serve", "--port", str(server.port),
+         "--data-dir", str(tmp_path / "other")],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"Error: Cannot listen on 127.0.0.1:{server.port}" in done.stderr
+    assert "another --port" in done.stderr
+
+
+def test_a_refused_upload_is_explained_in_the_server_log(
+    server: Server, media: Path
+) -> None:
+    done = tus(
+        "tus-upload", "--metadata", "api_key", "rh_wrong",
+        str(media / "tour-540p-animation.mp4"), server.url + "/files/",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert server.log is not None
+    logged = server.log.read_text()
+    assert "request_rejected method=POST route=/files/ code=api_key_invalid" in logged
+    assert "rh_wrong" not in logged

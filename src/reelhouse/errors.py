@@ -55,6 +55,10 @@ VIDEO_FAILED = _kind(
     "video_failed", 409, "The video could not be processed; see its 'error' field."
 )
 
+RANGE_NOT_SATISFIABLE = _kind(
+    "range_not_satisfiable", 416, "No requested range lies within the file."
+)
+
 # tus uploads.
 TUS_VERSION_UNSUPPORTED = _kind(
     "tus_version_unsupported", 412, "Only Tus-Resumable 1.0.0 is supported."

@@ -89,6 +89,8 @@ def test_create_with_unknown_api_key_is_401(app: App) -> None:
         ({**TUS, "Upload-Length": "5", "Upload-Defer-Length": "1"}, 400, None),
         ({**TUS, "Upload-Defer-Length": "2"}, 400, "upload_length_invalid"),
         ({**TUS, "Upload-Length": "5", "Upload-Metadata": "name ***"}, 400, None),
+        ({**TUS, "Upload-Length": str(2**63)}, 400, "upload_length_invalid"),
+        ({**TUS, "Upload-Length": "9" * 40}, 400, "upload_length_invalid"),
     ],
 )
 def test_create_rejects_bad_headers(
@@ -295,3 +297,21 @@ def test_public_url_setting_wins(app: App, monkeypatch: pytest.MonkeyPatch) -> N
     with rebuilt_app(monkeypatch, REELHOUSE_PUBLIC_URL=public) as client:
         location = create_in(client, key, **{"X-Forwarded-Host": "evil.example"})
     assert location.startswith("https://videos.example.com/files/")
+
+
+def test_a_declared_length_past_64_bits_is_refused(app: App) -> None:
+    location = path_of(create(app, app.account(), None))
+    response = app.client.patch(
+        location,
+        headers={**PATCH, "Upload-Offset": "0", "Upload-Length": str(2**70)},
+        content=b"",
+    )
+    assert response.status_code == 400
+    assert "upload-length" not in app.client.head(location, headers=TUS).headers
+
+
+def test_a_refused_creation_leaves_no_upload_behind(app: App) -> None:
+    app.account()
+    response = app.client.post("/files/", headers={**TUS, "Upload-Length": str(2**63)})
+    assert response.status_code == 400
+    assert list((app.data_dir / "uploads").iterdir()) == []

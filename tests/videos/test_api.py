@@ -165,3 +165,57 @@ def test_unknown_route_uses_the_error_shape(app: App) -> None:
             "status": 404,
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("Launch\nday\x00 ", "Launch day"),
+        ("  tabs\tand   spaces ", "tabs and spaces"),
+        ("👩‍👩‍👧 family", "👩‍👩‍👧 family"),
+        (" ", "Untitled"),
+        ("x" * 600, "x" * 500),
+    ],
+)
+def test_names_are_cleaned_before_they_are_stored(
+    app: App, sent: str, stored: str
+) -> None:
+    key = app.account()
+    upload_id = upload(app, key, sent, 10)
+    _status, video = get(app, key, f"/videos/get/{upload_id}")
+    assert isinstance(video, dict)
+    assert video["name"] == stored
+
+
+@pytest.mark.parametrize("term", ["%00", "%0A", "%20"])
+def test_search_for_nothing_visible_finds_nothing(app: App, term: str) -> None:
+    key = app.account()
+    upload(app, key, "Launch day", 10)
+    assert get(app, key, f"/videos/search/{term}") == (200, [])
+
+
+def test_size_follows_a_deferred_length_once_declared(app: App) -> None:
+    key = app.account()
+    encoded = base64.b64encode(key.encode()).decode()
+    created = app.client.post(
+        "/files/",
+        headers={
+            **TUS,
+            "Upload-Defer-Length": "1",
+            "Upload-Metadata": f"api_key {encoded}",
+        },
+    )
+    location = created.headers["location"].removeprefix("http://testserver")
+    patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
+    app.client.patch(location, headers={**patch, "Upload-Offset": "0"}, content=b"ab")
+    upload_id = location.rsplit("/", 1)[1]
+    assert get(app, key, f"/videos/get/{upload_id}")[1]["original_size"] == 2  # type: ignore[index]
+    app.client.patch(
+        location,
+        headers={**patch, "Upload-Offset": "2", "Upload-Length": "10"},
+        content=b"cd",
+    )
+    _status, video = get(app, key, f"/videos/get/{upload_id}")
+    assert isinstance(video, dict)
+    assert video["original_size"] == 10
+    assert video["upload_percent"] == 40

@@ -13,6 +13,7 @@ from reelhouse.storage import BlobStore
 from reelhouse.uploads import UploadInfo, UploadStore
 from reelhouse.videos import states
 from reelhouse.videos.models import Video
+from reelhouse.videos.naming import UNTITLED, clean_name, folded
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,14 @@ class VideoIntake:
         self.enqueue = enqueue
 
     def created(self, upload: UploadInfo) -> None:
-        filename = upload.metadata.get("filename", "")
-        name = upload.metadata.get("name") or filename or "Untitled"
+        filename = clean_name(upload.metadata.get("filename", ""))
+        name = clean_name(upload.metadata.get("name", "")) or filename or UNTITLED
         video = Video(
             id=str(uuid.uuid4()),
             account_id=upload.owner,
             upload_id=upload.id,
             name=name,
-            name_folded=name.casefold(),
+            name_folded=folded(name),
             original=filename,
             type=_mime_type(upload.metadata, filename),
             original_size=upload.length or 0,
@@ -57,9 +58,10 @@ class VideoIntake:
         log.info("upload_created video_id=%s length=%s", video.id, upload.length)
 
     def progress(self, upload: UploadInfo) -> None:
-        values: dict[str, int] = {"upload_percent": _percent(upload)}
-        if upload.length is None:
-            values["original_size"] = upload.offset
+        values = {
+            "upload_percent": _percent(upload),
+            "original_size": upload.offset if upload.length is None else upload.length,
+        }
         with self.database.session() as session:
             session.execute(
                 update(Video)

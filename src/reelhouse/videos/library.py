@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from reelhouse import errors
 from reelhouse.errors import ReelhouseError
 from reelhouse.videos.models import Video
+from reelhouse.videos.naming import folded
 
 
 def list_videos(session: Session, account_id: str) -> list[Video]:
@@ -37,9 +38,13 @@ def get_video(session: Session, account_id: str, video_or_upload_id: str) -> Vid
 def search_videos(session: Session, account_id: str, term: str) -> list[Video]:
     """Videos whose name contains ``term`` anywhere, ignoring case.
 
-    ``%`` and ``_`` in the term are matched literally.
+    ``%`` and ``_`` in the term are matched literally; the term is cleaned
+    as names are, so a term of control characters alone matches nothing.
     """
-    pattern = "%" + _escape_like(term.casefold()) + "%"
+    wanted = folded(term)
+    if not wanted:
+        return []
+    pattern = "%" + _escape_like(wanted) + "%"
     query = (
         select(Video)
         .where(

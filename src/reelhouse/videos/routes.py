@@ -1,10 +1,8 @@
 """The documented video calls: list, get, search, download."""
 
-import re
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from reelhouse import errors
@@ -13,6 +11,7 @@ from reelhouse.db import get_database
 from reelhouse.errors import ReelhouseError
 from reelhouse.storage import get_blob_store
 from reelhouse.videos import states
+from reelhouse.videos.delivery import file_download
 from reelhouse.videos.library import get_video, list_videos, search_videos
 from reelhouse.videos.representation import VideoOut, represent
 
@@ -41,13 +40,16 @@ def search_route(term: str, account_id: CurrentAccount) -> list[dict[str, Any]]:
         return [represent(v) for v in search_videos(session, account_id, term)]
 
 
-@router.get(
+@router.api_route(
     "/videos/download/{video_id}",
+    methods=["GET", "HEAD"],
     response_class=FileResponse,
-    responses={200: {"content": {"video/mp4": {}}}},
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "A range"}},
 )
-def download_route(video_id: str, account_id: CurrentAccount) -> FileResponse:
-    """The compressed MP4; supports Range requests."""
+def download_route(
+    video_id: str, request: Request, account_id: CurrentAccount
+) -> FileResponse:
+    """The compressed MP4, named after the video; supports Range requests."""
     with get_database().session() as session:
         video = get_video(session, account_id, video_id)
     if video.status == states.ERROR:
@@ -57,19 +59,8 @@ def download_route(video_id: str, account_id: CurrentAccount) -> FileResponse:
             errors.VIDEO_NOT_READY,
             f"The video is {video.status}; it can be downloaded once it is ready.",
         )
+    filename = video.name
+    if not filename.lower().endswith(".mp4"):
+        filename += ".mp4"
     path = get_blob_store().local_path(video.video_key)
-    return FileResponse(
-        path,
-        media_type="video/mp4",
-        headers={"Content-Disposition": content_disposition(video.name, ".mp4")},
-    )
-
-
-def content_disposition(name: str, extension: str) -> str:
-    """An attachment header naming the file after the video (RFC 6266)."""
-    filename = name if name.lower().endswith(extension) else name + extension
-    ascii_name = re.sub(r'[^\x20-\x7e]|["\\/]', "_", filename)
-    return (
-        f'attachment; filename="{ascii_name}"; '
-        f"filename*=UTF-8''{quote(filename, safe='')}"
-    )
+    return file_download(request, path, filename, "video/mp4")
