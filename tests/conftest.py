@@ -40,8 +40,16 @@ def _reset_caches() -> None:
     from reelhouse.settings import get_settings
     from reelhouse.storage import get_blob_store
     from reelhouse.videos.tasks import video_tasks
+    from reelhouse.videos.upload_server import upload_server
 
-    for cached in (get_settings, get_database, get_queue, get_blob_store, video_tasks):
+    for cached in (
+        get_settings,
+        get_database,
+        get_queue,
+        get_blob_store,
+        video_tasks,
+        upload_server,
+    ):
         cached.cache_clear()
 
 

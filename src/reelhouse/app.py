@@ -6,44 +6,50 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from reelhouse import __version__, errors
-from reelhouse.accounts.auth import authenticate
 from reelhouse.db import get_database
 from reelhouse.errors import ReelhouseError, error_body
 from reelhouse.jobs import EmbeddedConsumer, get_queue
 from reelhouse.logs import configure_logging
-from reelhouse.public_url import public_base_url
 from reelhouse.settings import get_settings
-from reelhouse.storage import get_blob_store
-from reelhouse.uploads import FileUploadStore, TusHandler
 from reelhouse.uploads.handler import TusHeaders
-from reelhouse.videos.intake import VideoIntake
 from reelhouse.videos.routes import router as videos_router
-from reelhouse.videos.tasks import recover_stalled, video_tasks
+from reelhouse.videos.tasks import recover_stalled
+from reelhouse.videos.upload_server import upload_server
 
 log = logging.getLogger(__name__)
+
+# What browser clients (tus-js-client, Uppy) must be able to read.
+EXPOSED_HEADERS = [
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Expires",
+    "Upload-Concat",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Content-Disposition",
+    "Content-Range",
+    "Accept-Ranges",
+]
 
 
 def create_app() -> FastAPI:
     configure_logging()
     settings = get_settings()
     database = get_database()
-    upload_store = FileUploadStore(settings.data_dir / "uploads")
-    tasks = video_tasks()
-    intake = VideoIntake(database, get_blob_store(), upload_store, tasks.enqueue)
-    tus = TusHandler(
-        upload_store,
-        intake,
-        authenticate,
-        lambda request: public_base_url(request, settings),
-        max_size=settings.max_upload_bytes,
-        lock_timeout=settings.upload_lock_timeout,
-        body_timeout=settings.upload_body_timeout,
-    )
+    uploads = upload_server()
+    tus = uploads.handler
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +58,7 @@ def create_app() -> FastAPI:
         if settings.embedded_worker:
             consumer = EmbeddedConsumer(get_queue(), settings.worker_threads)
             consumer.start()
-        await run_in_threadpool(intake.recover)
+        await run_in_threadpool(uploads.intake.recover)
         await run_in_threadpool(recover_stalled)
         try:
             yield
@@ -69,6 +75,14 @@ def create_app() -> FastAPI:
     app.include_router(tus.router)
     app.include_router(videos_router)
     app.add_middleware(TusHeaders, prefix=tus.prefix)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=86400,
+    )
     _add_error_handlers(app)
     return app
 

@@ -105,6 +105,40 @@ UPLOAD_BODY_TIMEOUT = _kind(
     "The request body stopped arriving; what arrived is stored. Ask for the "
     "offset with HEAD and resume from there.",
 )
+UPLOAD_INTERRUPTED = _kind(
+    "upload_interrupted",
+    400,
+    "Another request on this upload interrupted this one; what arrived is stored.",
+)
+UPLOAD_EXPIRED = _kind(
+    "upload_expired", 410, "The upload was not finished in time and is gone."
+)
+UPLOAD_CONCAT_INVALID = _kind(
+    "upload_concat_invalid",
+    400,
+    "Upload-Concat must be 'partial', or 'final;' and the URLs of complete "
+    "partial uploads of the same account.",
+)
+UPLOAD_FINAL_IMMUTABLE = _kind(
+    "upload_final_immutable",
+    403,
+    "A final upload is made of its parts and takes no bytes of its own.",
+)
+CHECKSUM_ALGORITHM_UNSUPPORTED = _kind(
+    "checksum_algorithm_unsupported",
+    400,
+    "The Upload-Checksum algorithm is not supported; see Tus-Checksum-Algorithm.",
+)
+CHECKSUM_INVALID = _kind(
+    "checksum_invalid",
+    400,
+    "Upload-Checksum must be an algorithm, a space and a base64 digest.",
+)
+CHECKSUM_MISMATCH = _kind(
+    "checksum_mismatch",
+    460,
+    "The body does not match its Upload-Checksum; it was discarded.",
+)
 UPLOAD_LOCKED = _kind(
     "upload_locked",
     423,

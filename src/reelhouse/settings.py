@@ -45,6 +45,16 @@ class Settings(BaseSettings):
         description="Seconds a PATCH body may pause before the request ends, "
         "keeping what arrived.",
     )
+    upload_lifetime_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Hours an unfinished upload is kept before it expires.",
+    )
+    cors_origins: list[str] = Field(
+        default=["*"],
+        description="Origins browsers may upload and call the API from, as JSON: "
+        '["https://app.example.com"].',
+    )
     embedded_worker: bool = Field(
         default=True,
         description="Run the job consumer inside `reelhouse serve`.",

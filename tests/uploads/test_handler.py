@@ -41,8 +41,16 @@ def test_options_advertises_version_and_extensions(app: App) -> None:
     assert response.status_code == 204
     assert response.headers["tus-version"] == "1.0.0"
     extensions = response.headers["tus-extension"].split(",")
-    assert {"creation", "creation-defer-length", "termination"} <= set(extensions)
-    assert "checksum" not in extensions
+    assert set(extensions) == {
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "termination",
+        "checksum",
+        "concatenation",
+        "expiration",
+    }
+    assert response.headers["tus-checksum-algorithm"] == "sha1,md5,sha256,crc32"
 
 
 @pytest.mark.parametrize("path", ["/files", "/files/"])

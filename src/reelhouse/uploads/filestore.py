@@ -8,12 +8,12 @@ nothing more (bytes written survive a killed process in the page cache).
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reelhouse.uploads.store import UploadInfo, UploadNotFound
+from reelhouse.uploads.store import ChecksumMismatch, UploadInfo, UploadNotFound
 
 
 class FileUploadStore:
@@ -23,6 +23,9 @@ class FileUploadStore:
 
     def _data(self, upload_id: str) -> Path:
         return self.root / upload_id
+
+    def _staged(self, upload_id: str) -> Path:
+        return self.root / f"{upload_id}.staged"
 
     def _info(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.info"
@@ -45,6 +48,8 @@ class FileUploadStore:
             metadata=raw["metadata"],
             created_at=datetime.fromisoformat(raw["created_at"]),
             finished=raw["finished"],
+            partial=raw.get("partial", False),
+            parts=raw.get("parts", []),
         )
         if not info.finished:
             info.offset = self._data(upload_id).stat().st_size
@@ -56,12 +61,47 @@ class FileUploadStore:
             async for chunk in chunks:
                 # A plain write to the page cache is fast enough to stay on the
                 # event loop; a thread hop per chunk costs more than it saves.
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, chunk)
         finally:
             os.close(fd)
         return self.get(upload_id).offset
+
+    async def write_staged(
+        self,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        verified: Callable[[], bool],
+    ) -> int:
+        staged = self._staged(upload_id)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            async for chunk in chunks:
+                _write_all(fd, chunk)
+        finally:
+            os.close(fd)
+        try:
+            if not verified():
+                raise ChecksumMismatch(upload_id)
+            _append_file(self._data(upload_id), staged)
+        finally:
+            staged.unlink(missing_ok=True)
+        return self.get(upload_id).offset
+
+    def concatenate(self, final_id: str, part_ids: list[str]) -> None:
+        target = self._data(final_id)
+        for part_id in part_ids:
+            _append_file(target, self._data(part_id))
+
+    def unfinished_before(self, moment: datetime) -> list[str]:
+        expired = []
+        for upload_id in self.ids():
+            try:
+                info = self.get(upload_id)
+            except (UploadNotFound, FileNotFoundError):
+                continue
+            if not info.finished and info.created_at and info.created_at < moment:
+                expired.append(upload_id)
+        return expired
 
     def finish(self, upload_id: str) -> bool:
         info = self.get(upload_id)
@@ -80,12 +120,13 @@ class FileUploadStore:
     def terminate(self, upload_id: str) -> None:
         self._info(upload_id).unlink(missing_ok=True)
         self._data(upload_id).unlink(missing_ok=True)
+        self._staged(upload_id).unlink(missing_ok=True)
 
     def data_path(self, upload_id: str) -> str:
         return str(self._data(upload_id))
 
     def ids(self) -> list[str]:
-        return [path.stem for path in self.root.glob("*.info")]
+        return [path.name.removesuffix(".info") for path in self.root.glob("*.info")]
 
     def _flush(self, upload_id: str) -> None:
         # A finished upload is about to be handed on; make its bytes survive a
@@ -107,7 +148,26 @@ class FileUploadStore:
             "metadata": info.metadata,
             "created_at": (info.created_at or datetime.now(UTC)).isoformat(),
             "finished": info.finished,
+            "partial": info.partial,
+            "parts": info.parts,
         }
         temporary = self._info(info.id).with_suffix(".info.tmp")
         temporary.write_text(json.dumps(raw))
         os.replace(temporary, self._info(info.id))
+
+
+def _write_all(fd: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _append_file(target: Path, source: Path) -> None:
+    """Append ``source`` to ``target`` inside the kernel, without a user copy."""
+    with source.open("rb") as reading, target.open("ab") as appending:
+        remaining = os.fstat(reading.fileno()).st_size
+        while remaining:
+            sent = os.sendfile(appending.fileno(), reading.fileno(), None, remaining)
+            if sent == 0:
+                break
+            remaining -= sent

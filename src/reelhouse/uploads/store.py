@@ -1,17 +1,22 @@
 """The interfaces between the tus handler and the places uploads are kept.
 
-The handler knows only :class:`UploadStore`; an optional capability is a
+The handler knows only :class:`UploadStore`; each optional capability is a
 separate small protocol, and the handler advertises the matching tus
 extension only when its store implements it.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
 class UploadNotFound(LookupError):
+    pass
+
+
+class ChecksumMismatch(ValueError):
     pass
 
 
@@ -27,10 +32,18 @@ class UploadInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     finished: bool = False
+    partial: bool = False
+    """One part of a parallel upload, to be concatenated into a final one."""
+    parts: list[str] = field(default_factory=list)
+    """For a final upload: the ids of the partial uploads it joins, in order."""
 
     @property
     def complete(self) -> bool:
         return self.length is not None and self.offset == self.length
+
+    @property
+    def final(self) -> bool:
+        return bool(self.parts)
 
 
 class UploadStore(Protocol):
@@ -75,4 +88,54 @@ class LengthDeferrer(Protocol):
 class Terminator(Protocol):
     def terminate(self, upload_id: str) -> None:
         """Remove the upload and its bytes; later lookups raise UploadNotFound."""
+        ...
+
+
+@runtime_checkable
+class Stager(Protocol):
+    async def write_staged(
+        self,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        verified: Callable[[], bool],
+    ) -> int:
+        """Like ``write``, but hold the chunks apart until the body has ended,
+        then append them only if ``verified()`` is true.
+
+        Otherwise the chunks are discarded, the offset is unchanged, and
+        ChecksumMismatch is raised.
+        """
+        ...
+
+
+@runtime_checkable
+class Concater(Protocol):
+    def concatenate(self, final_id: str, part_ids: list[str]) -> None:
+        """Make the final upload's bytes the parts' bytes, in order.
+
+        The parts are complete; the final upload was created with their total
+        length and is complete afterwards.
+        """
+        ...
+
+
+@runtime_checkable
+class Expirer(Protocol):
+    def unfinished_before(self, moment: datetime) -> list[str]:
+        """Ids of the unfinished uploads created before ``moment``."""
+        ...
+
+
+@runtime_checkable
+class Locker(Protocol):
+    def hold(
+        self, upload_id: str, request_release: Callable[[], None]
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold the upload's exclusive lock for the duration of the block.
+
+        A request that finds the lock held calls the holder's
+        ``request_release``: a holder stuck on a dead connection then stores
+        what it has and lets go. When the lock is not freed in time, the
+        block is not entered and an error meaning 423 Locked is raised.
+        """
         ...

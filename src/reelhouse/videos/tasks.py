@@ -37,8 +37,16 @@ def video_tasks() -> VideoTasks:
     def recover_stalled_videos() -> None:
         recover_stalled()
 
-    tasks = VideoTasks(process=process_video, sweep=recover_stalled_videos)
-    return tasks
+    @queue.periodic_task(crontab(minute="*/10"), name="remove_expired_uploads")  # type: ignore[untyped-decorator]
+    def remove_expired_uploads() -> None:
+        # Imported here: the upload server queues this module's jobs.
+        from reelhouse.videos.upload_server import upload_server
+
+        removed = upload_server().handler.remove_expired()
+        if removed:
+            log.info("uploads_expired count=%d", removed)
+
+    return VideoTasks(process=process_video, sweep=recover_stalled_videos)
 
 
 def recover_stalled() -> int:
