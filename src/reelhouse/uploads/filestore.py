@@ -8,6 +8,7 @@ nothing more (bytes written survive a killed process in the page cache).
 
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,11 +164,20 @@ def _write_all(fd: int, chunk: bytes) -> None:
 
 
 def _append_file(target: Path, source: Path) -> None:
-    """Append ``source`` to ``target`` inside the kernel, without a user copy."""
-    with source.open("rb") as reading, target.open("ab") as appending:
+    """Append ``source`` to ``target``, copying inside the kernel where it can."""
+    with source.open("rb") as reading, target.open("r+b") as writing:
         remaining = os.fstat(reading.fileno()).st_size
-        while remaining:
-            sent = os.sendfile(appending.fileno(), reading.fileno(), None, remaining)
-            if sent == 0:
-                break
-            remaining -= sent
+        at = writing.seek(0, os.SEEK_END)
+        try:
+            while remaining:
+                copied = os.copy_file_range(
+                    reading.fileno(), writing.fileno(), remaining, offset_dst=at
+                )
+                if copied == 0:
+                    break
+                remaining -= copied
+                at += copied
+        except OSError:
+            # Some file systems refuse in-kernel copies; copy through memory.
+            writing.seek(at)
+            shutil.copyfileobj(reading, writing, 1 << 20)
