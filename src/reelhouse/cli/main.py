@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -82,9 +83,6 @@ def serve(
     On the first start, creates an account named 'default' and prints its API
     key once.
     """
-    from granian import Granian
-    from granian.constants import Interfaces
-
     configure_logging()
     _ensure_port_free(host, port)
     database = _open_database(data_dir)
@@ -104,14 +102,22 @@ def serve(
         f"Serving on http://{host}:{port}  "
         f"(data in {get_settings().data_dir.resolve()})"
     )
-    Granian(
-        "reelhouse.app:create_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=1,
-    ).serve()
+    sys.stdout.flush()
+    # The server replaces this process, shedding what the set-up above
+    # imported: the supervisor stays small, the worker process imports the app.
+    os.execv(
+        sys.executable,
+        [
+            sys.executable, "-m", "granian",
+            "--interface", "asgi",
+            "--factory",
+            "--host", host,
+            "--port", str(port),
+            "--workers", "1",
+            "--no-ws",
+            "reelhouse.app:create_app",
+        ],
+    )  # fmt: skip
 
 
 def _ensure_port_free(host: str, port: int) -> None:

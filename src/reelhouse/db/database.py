@@ -4,8 +4,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +26,10 @@ class Database:
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration."""
+        # Imported here: a serving process need not carry Alembic.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         migrations = resources.files("reelhouse.db") / "migrations"
         config.set_main_option("script_location", str(migrations))

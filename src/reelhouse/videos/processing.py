@@ -16,7 +16,6 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 
 from reelhouse.db import Database, utcnow
-from reelhouse.media import MediaError, encode_mp4, make_poster, probe
 from reelhouse.settings import Settings
 from reelhouse.storage import BlobStore
 from reelhouse.videos import states
@@ -38,6 +37,10 @@ class Processor:
         self.lease = timedelta(seconds=settings.job_lease_seconds)
 
     def process(self, video_id: str) -> None:
+        # Imported here: PyAV and FFmpeg's libraries are loaded only by the
+        # processes that run jobs, not by every API process.
+        from reelhouse.media import MediaError
+
         attempt = self._claim(video_id)
         if attempt is None:
             return
@@ -62,12 +65,14 @@ class Processor:
         )
 
     def _process(self, video_id: str, workspace: Path) -> None:
+        from reelhouse import media
+
         with self.database.session() as session:
             video = session.get(Video, video_id)
             assert video is not None and video.original_key is not None
             source = self.blobs.local_path(video.original_key)
 
-        info = probe(source)
+        info = media.probe(source)
         self._update(
             video_id,
             duration=info.duration,
@@ -75,13 +80,13 @@ class Processor:
             height=info.height,
             media=asdict(info),
         )
-        encoded = encode_mp4(
+        encoded = media.encode_mp4(
             source,
             workspace / "video.mp4",
             info,
             on_progress=self._progress_reporter(video_id),
         )
-        make_poster(source, workspace / "poster.jpg", info)
+        media.make_poster(source, workspace / "poster.jpg", info)
 
         video_key = f"videos/{video_id}/video.mp4"
         poster_key = f"videos/{video_id}/poster.jpg"
