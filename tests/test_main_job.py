@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -312,7 +313,13 @@ def test_openapi_and_docs_are_served(server: Server) -> None:
         spec = api.get("/openapi.json").json()
         assert "/videos/list" in spec["paths"]
         assert "/videos/download/{video_id}" in spec["paths"]
-        assert api.get("/docs").status_code == 200
+        docs = api.get("/docs")
+        assert docs.status_code == 200
+        assert "/docs/assets/swagger-ui-bundle.js" in docs.text
+        assert "cdn" not in docs.text  # works with no outside network
+        script = api.get("/docs/assets/swagger-ui-bundle.js")
+        assert script.status_code == 200
+        assert len(script.content) > 100_000
 
 
 def test_a_second_server_on_a_busy_port_refuses_to_start(
@@ -343,3 +350,29 @@ def test_a_refused_upload_is_explained_in_the_server_log(
     logged = server.log.read_text()
     assert "request_rejected method=POST route=/files/ code=api_key_invalid" in logged
     assert "rh_wrong" not in logged
+
+
+def test_stopping_the_server_stops_its_encodes(server: Server, media: Path) -> None:
+    key = server.account()["api_key"]
+    upload_id = upload(server, key, media / "cockatoo-720p-camera.mp4")[1]
+    server.wait_for(key, upload_id, lambda v: int(str(v["compression_progress"])) > 0)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)  # the main process alone
+    server.process.wait(timeout=30)
+    server.process = None
+
+    def encoders() -> list[str]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            if b"ffmpeg" in command and str(server.data_dir).encode() in command:
+                found.append(command.decode(errors="replace"))
+        return found
+
+    deadline = time.monotonic() + 10
+    while encoders() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert encoders() == []

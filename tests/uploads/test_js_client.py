@@ -107,9 +107,10 @@ def js_client() -> JsClient:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the module, which starts slowly: each test has an
-    account of its own."""
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server for the tests that wait for their videos, which starts slowly:
+    each test has an account of its own. The others take ``server``, since
+    their videos left processing would hold up the next test's."""
     running = server_process(tmp_path_factory.mktemp("js-client") / "data")
     yield running
     running.kill()
@@ -128,22 +129,22 @@ def settled(server: Server, key: str, upload_id: str) -> dict[str, object]:
 
 
 def test_js_client_upload_becomes_a_ready_video(
-    server: Server, media: Path, js_client: JsClient
+    shared_server: Server, media: Path, js_client: JsClient
 ) -> None:
-    key = server.account()["api_key"]
+    key = shared_server.account()["api_key"]
     clip = media / CLIP
 
     outcome = js_client.upload(
-        server.url + "/files/",
+        shared_server.url + "/files/",
         clip,
         metadata={"api_key": key, "name": "Tour", "filename": CLIP},
     )
 
-    video = settled(server, key, outcome.upload_id)
+    video = settled(shared_server, key, outcome.upload_id)
     assert video["status"] == "ready", video
     assert video["name"] == "Tour"
     assert video["original_size"] == clip.stat().st_size
-    assert sha256(original(server, video["id"])) == sha256(clip)
+    assert sha256(original(shared_server, video["id"])) == sha256(clip)
     assert outcome.of_kind("progress")[-1]["progress"] == clip.stat().st_size
 
 
@@ -361,13 +362,13 @@ def test_js_client_resumes_after_a_dropped_connection(
 
 
 def test_js_client_parallel_uploads_make_one_ready_video(
-    server: Server, media: Path, js_client: JsClient
+    shared_server: Server, media: Path, js_client: JsClient
 ) -> None:
-    key = server.account()["api_key"]
+    key = shared_server.account()["api_key"]
     clip = media / CLIP
 
     outcome = js_client.upload(
-        server.url + "/files/",
+        shared_server.url + "/files/",
         clip,
         parallelUploads=3,
         metadata={"api_key": key, "name": "Parallel"},
@@ -377,30 +378,30 @@ def test_js_client_parallel_uploads_make_one_ready_video(
     final = httpx.head(outcome.url, headers={"Tus-Resumable": "1.0.0"})
     kind, _, parts = final.headers["upload-concat"].partition(";")
     assert (kind, len(parts.split())) == ("final", 3)
-    video = settled(server, key, outcome.upload_id)
+    video = settled(shared_server, key, outcome.upload_id)
     assert video["status"] == "ready", video
     assert video["name"] == "Parallel"
-    with server.api(key) as api:
+    with shared_server.api(key) as api:
         listed = api.get("/videos/list").json()
     assert [each["id"] for each in listed] == [video["id"]]
-    assert sha256(original(server, video["id"])) == sha256(clip)
+    assert sha256(original(shared_server, video["id"])) == sha256(clip)
 
 
 def test_js_client_empty_file_ends_as_a_failed_video(
-    server: Server, js_client: JsClient, tmp_path: Path
+    shared_server: Server, js_client: JsClient, tmp_path: Path
 ) -> None:
-    key = server.account()["api_key"]
+    key = shared_server.account()["api_key"]
     empty = tmp_path / "empty.mp4"
     empty.touch()
 
-    with LoopbackProxy(server.port) as proxy:
+    with LoopbackProxy(shared_server.port) as proxy:
         outcome = js_client.upload(
             proxy.url + "/files/", empty, metadata={"api_key": key, "name": "Empty"}
         )
 
     assert outcome.url
     assert [request.method for request in proxy.requests] == ["POST"]
-    video = settled(server, key, outcome.upload_id)
+    video = settled(shared_server, key, outcome.upload_id)
     assert video["status"] == "error", video
     assert video["error"]
     assert video["original_size"] == 0

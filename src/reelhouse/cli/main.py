@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from reelhouse.accounts.keys import (
@@ -89,15 +88,11 @@ def serve(
     with database.session() as session:
         if not has_accounts(session):
             account, key = create_account(session, "default")
-            console.print(
-                Panel(
-                    f"Account [bold]{account.name}[/bold] ({account.id})\n"
-                    f"API key: [bold]{key.secret}[/bold]\n"
-                    f"Key id:  {key.key_id} (to revoke it)\n\n"
-                    "This key is shown once; keep it somewhere safe.",
-                    title="First start",
-                )
-            )
+            # Plain lines, never wrapped: the key must survive a copy from
+            # a narrow terminal, since it is shown only this once.
+            typer.echo(f"First start: created the account 'default' ({account.id}).")
+            _print_new_key(key)
+            typer.echo("The key is shown only now; keep it somewhere safe.")
     console.print(
         f"Serving on http://{host}:{port}  "
         f"(data in {get_settings().data_dir.resolve()})"

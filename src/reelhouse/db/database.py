@@ -38,11 +38,15 @@ class Database:
 
 
 def _create_engine(url: str) -> Engine:
+    # Statement parameters stay out of error messages and logs: they include
+    # upload ids, which are credentials.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")

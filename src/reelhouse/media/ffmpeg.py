@@ -3,9 +3,12 @@
 The binary comes from imageio-ffmpeg, so a host needs no FFmpeg of its own.
 """
 
+import ctypes
 import queue
 import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -38,6 +41,8 @@ _AFTERMATH = re.compile(
 )
 
 ProgressBlock = dict[str, str]
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @cache
@@ -89,6 +94,7 @@ def run_ffmpeg(
         text=True,
         encoding="utf-8",
         errors="replace",
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     ) as process:
         assert process.stdout is not None and process.stderr is not None
         readers = [
@@ -116,6 +122,16 @@ def run_ffmpeg(
     if process.returncode != 0:
         why = _last_error(stderr_tail) or f"FFmpeg exited with {process.returncode}."
         raise MediaError(f"Could not {action}: {why}")
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill FFmpeg when the thread that started it ends.
+
+    A server stopped or killed mid-encode would otherwise leave FFmpeg running
+    on, an orphan writing a file nobody will read.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _read_progress(stream: IO[str], blocks: queue.Queue[ProgressBlock | None]) -> None:

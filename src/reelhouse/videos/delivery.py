@@ -10,7 +10,13 @@ from fastapi.responses import FileResponse
 from reelhouse import errors
 from reelhouse.errors import ReelhouseError
 
-_RANGE_SET = re.compile(r"bytes=\s*(\d*-\d*\s*(,\s*\d*-\d*\s*)*)", re.IGNORECASE)
+# Positions of at most 18 digits: anything longer is past any file, and
+# converting it would only cost time.
+_POSITION = r"\d{0,18}"
+_RANGE_SET = re.compile(
+    rf"bytes=\s*({_POSITION}-{_POSITION}\s*(,\s*{_POSITION}-{_POSITION}\s*)*)",
+    re.IGNORECASE,
+)
 
 
 def file_download(

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 Enqueue = Callable[[str], None]
 
+# The stored MIME type's column length.
+TYPE_LIMIT = 100
+
 
 def original_key(video_id: str) -> str:
     return f"videos/{video_id}/original"
@@ -142,8 +145,8 @@ def _percent(upload: UploadInfo) -> int:
 
 
 def _mime_type(metadata: dict[str, str], filename: str) -> str:
-    declared = metadata.get("filetype") or metadata.get("type")
+    declared = clean_name(metadata.get("filetype") or metadata.get("type") or "")
     if declared:
-        return declared
+        return declared[:TYPE_LIMIT]
     guessed, _ = mimetypes.guess_type(filename)
     return guessed or "application/octet-stream"

@@ -40,9 +40,9 @@ def search_route(term: str, account_id: CurrentAccount) -> list[dict[str, Any]]:
         return [represent(v) for v in search_videos(session, account_id, term)]
 
 
-@router.api_route(
+@router.head("/videos/download/{video_id}", include_in_schema=False)
+@router.get(
     "/videos/download/{video_id}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "A range"}},
 )
