@@ -344,17 +344,20 @@ def test_js_client_resumes_after_a_dropped_connection(
 
     assert proxy.cuts == [cut_after]
     assert len(outcome.of_kind("retry")) == 1, outcome
+    assert [request.method for request in proxy.requests].count("POST") == 1
     on_upload = [
         (request.method, request.headers.get("upload-offset"))
         for request in proxy.requests
         if request.path.endswith("/" + outcome.upload_id)
     ]
     assert on_upload[:2] == [("PATCH", "0"), ("HEAD", None)]
+    # The PATCH after the HEAD went on from the server's offset: a mismatch
+    # would have been a 409 and a second retry. That offset is at most what
+    # got through, and under load less: the HEAD makes the cut PATCH let go
+    # before it has read all the bytes that arrived.
     method, resumed_at = on_upload[2]
-    assert method == "PATCH"
-    # Bytes the kernel held when the server let go of the cut request may be
-    # lost, never invented.
-    assert 0 < int(resumed_at or 0) <= cut_after
+    assert method == "PATCH" and resumed_at is not None
+    assert 0 <= int(resumed_at) <= cut_after
     video = server.wait_for(
         key, outcome.upload_id, lambda video: video["status"] != "uploading"
     )
