@@ -8,6 +8,11 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+# Asked to release the upload, a body still takes what arrives without a pause
+# longer than DRAIN_IDLE seconds, for DRAIN_LIMIT seconds at most.
+DRAIN_IDLE = 0.25
+DRAIN_LIMIT = 2.0
+
 
 class Ending(enum.Enum):
     COMPLETE = "complete"
@@ -40,6 +45,7 @@ class Body:
         self._idle_timeout = idle_timeout
         self._observe = observe
         self._release = asyncio.Event()
+        self._drain_until: float | None = None
         self.ending = Ending.COMPLETE
 
     def request_release(self) -> None:
@@ -66,16 +72,12 @@ class Body:
 
     async def _next(self, released: "asyncio.Future[Any]") -> bytes | None:
         arriving: asyncio.Future[Any] = asyncio.ensure_future(anext(self._stream))
-        done, _pending = await asyncio.wait(
-            {arriving, released},
-            timeout=self._idle_timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if arriving not in done:
+        if not await self._arrives(arriving, released):
             arriving.cancel()
             with contextlib.suppress(asyncio.CancelledError, ClientDisconnect):
                 await arriving
-            self.ending = Ending.RELEASED if released in done else Ending.STALLED
+            draining = self._drain_until is not None
+            self.ending = Ending.RELEASED if draining else Ending.STALLED
             return None
         try:
             chunk: bytes = arriving.result()
@@ -85,3 +87,28 @@ class Body:
         except ClientDisconnect:
             self.ending = Ending.DISCONNECTED
             return None
+
+    async def _arrives(
+        self, arriving: "asyncio.Future[Any]", released: "asyncio.Future[Any]"
+    ) -> bool:
+        """Whether the next chunk came in time; False means stop reading."""
+        loop = asyncio.get_running_loop()
+        if self._drain_until is None:
+            done, _pending = await asyncio.wait(
+                {arriving, released},
+                timeout=self._idle_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if arriving in done:
+                return True
+            if released not in done:
+                return False
+            # Asked to let go: first take what is already on its way. A client
+            # that reconnected at once (tus-js-client retries after 0 ms) left
+            # bytes behind that the server has not read yet.
+            self._drain_until = loop.time() + DRAIN_LIMIT
+        left = self._drain_until - loop.time()
+        done, _pending = await asyncio.wait(
+            {arriving}, timeout=max(0.0, min(DRAIN_IDLE, left))
+        )
+        return arriving in done
