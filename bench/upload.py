@@ -262,6 +262,7 @@ def main() -> None:
                 out.write(os.urandom(1 << 20))
         SOURCE_DIGEST.append(sha256(source))
         targets = [start_reelhouse(scratch), start_peer(scratch)]
+        idle = {t.name: group_rss(t.process.pid) / 1e6 for t in targets}
         results: dict[tuple[str, str], list[tuple[float, int]]] = {}
         try:
             for _run in range(arguments.runs):
@@ -277,6 +278,7 @@ def main() -> None:
 
     print(f"{arguments.mib} MiB, {arguments.runs} runs each, medians; "
           "every stored file matched the source's sha256")  # fmt: skip
+    print("idle RSS MB: " + ", ".join(f"{n} {rss:.0f}" for n, rss in idle.items()))
     print(f"{'mode':<15}{'server':<13}{'MB/s':>8}{'peak RSS MB':>13}")
     for mode in ("one PATCH", "8 MiB PATCHes"):
         rates = {}
