@@ -110,3 +110,31 @@ def test_a_patch_cut_off_midway_keeps_what_arrived(server: Server) -> None:
             break
         time.sleep(0.05)
     assert head.headers["upload-offset"] == "300"
+
+
+def test_a_409_closes_the_connection_instead_of_reading_the_body(
+    server: Server,
+) -> None:
+    location = create_upload(server, 1000)
+    path = location.removeprefix(server.url)
+    wrong = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        # A huge body announced at a wrong offset: the server answers at once
+        # and closes, rather than reading (or waiting for) 100 MB.
+        wrong.sendall(
+            (
+                f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Tus-Resumable: 1.0.0\r\nUpload-Offset: 7\r\n"
+                "Content-Type: application/offset+octet-stream\r\n"
+                "Content-Length: 100000000\r\n\r\n"
+            ).encode()
+        )
+        wrong.settimeout(10)
+        answer = b""
+        while chunk := wrong.recv(65536):
+            answer += chunk
+    finally:
+        wrong.close()
+    text = answer.decode()
+    assert text.startswith("HTTP/1.1 409"), text
+    assert "connection: close" in text.lower()
