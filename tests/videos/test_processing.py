@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import av
 import pytest
 from sqlalchemy import select, update
 
@@ -151,3 +152,29 @@ def test_zero_byte_upload_ends_in_error_with_a_reason(app: App, tmp_path: Path) 
     failed = video(video_id)
     assert failed.status == "error"
     assert failed.error == "The file is empty."
+
+
+@pytest.mark.slow
+def test_a_playable_upload_smaller_than_its_encode_is_remuxed(
+    app: App, media: Path
+) -> None:
+    # This clip's H.264 and AAC are smaller than their re-encode at CRF 23.
+    clip = media / "bunny-animation.mp4"
+    video_id = upload_file(app, app.account(), clip)
+    processor().process(video_id)
+    done = video(video_id)
+    assert done.status == "ready"
+    # A remux of the upload: its streams, bytes for bytes, in a new container
+    # (which costs a few bytes), not a re-encode larger than the upload.
+    assert done.size is not None and done.size <= clip.stat().st_size * 1.001
+    download = get_blob_store().local_path(str(done.video_key))
+    with av.open(str(download)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.duration is not None
+        assert abs(container.duration / av.time_base - done.duration) < 0.1
+    # faststart: the index comes before the media data.
+    head = download.read_bytes()[:4096]
+    assert head.find(b"moov") != -1 and head.find(b"moov") < max(
+        head.find(b"mdat"), 4096
+    )

@@ -4,7 +4,13 @@ The package knows files only: it takes paths and returns results or raises
 :class:`MediaError`.
 """
 
-from reelhouse.media.encode import EncodeResult, encode_mp4, make_poster
+from reelhouse.media.encode import (
+    EncodeResult,
+    can_remux,
+    encode_mp4,
+    make_poster,
+    remux_mp4,
+)
 from reelhouse.media.errors import MediaError
 from reelhouse.media.probe import MediaInfo, probe
 
@@ -12,7 +18,9 @@ __all__ = [
     "EncodeResult",
     "MediaError",
     "MediaInfo",
+    "can_remux",
     "encode_mp4",
     "make_poster",
     "probe",
+    "remux_mp4",
 ]

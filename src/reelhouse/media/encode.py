@@ -86,6 +86,40 @@ def encode_mp4(
     )
 
 
+def can_remux(info: MediaInfo) -> bool:
+    """Whether ``info``'s streams play in browsers as they are, in an MP4."""
+    return info.video_codec == "h264" and info.audio_codec in (None, "aac")
+
+
+def remux_mp4(source: Path, target: Path, info: MediaInfo) -> EncodeResult:
+    """Copy ``source``'s first video and audio streams into a faststart MP4.
+
+    For a source already smaller than its re-encode: a download should never
+    be larger than what was uploaded. Raises MediaError when ``info`` says
+    the streams cannot play as they are (see :func:`can_remux`).
+    """
+    if not can_remux(info):
+        raise MediaError(
+            f"Could not remux the video: {info.video_codec} with "
+            f"{info.audio_codec or 'no'} audio needs converting."
+        )
+    arguments = ["-i", file_url(source), "-map", "0:V:0"]
+    if info.audio_codec is not None:
+        arguments += ["-map", "0:a:0"]
+    arguments += ["-c", "copy", "-movflags", "+faststart", "-f", "mp4"]
+    with _staged(target) as staged:
+        run_ffmpeg([*arguments, file_url(staged)], action="remux the video")
+        output = probe(staged)
+        ensure_complete(output.duration, info.duration)
+    return EncodeResult(
+        path=target,
+        size=target.stat().st_size,
+        duration=output.duration,
+        width=output.width,
+        height=output.height,
+    )
+
+
 def make_poster(source: Path, target: Path, info: MediaInfo) -> None:
     """Write a JPEG of the frame about 1 s in (the middle of shorter clips)."""
     position = 1.0 if info.duration >= 2.0 else info.duration / 2

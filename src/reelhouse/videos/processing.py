@@ -86,6 +86,13 @@ class Processor:
             info,
             on_progress=self._progress_reporter(video_id),
         )
+        if encoded.size >= source.stat().st_size and media.can_remux(info):
+            # The upload is already smaller than its re-encode and plays as it
+            # is: the download must never be the larger of the two.
+            # TODO(#4): a quality-targeted encode instead of one fixed CRF.
+            remuxed = media.remux_mp4(source, workspace / "remux.mp4", info)
+            if remuxed.size < encoded.size:
+                encoded = remuxed
         media.make_poster(source, workspace / "poster.jpg", info)
 
         video_key = f"videos/{video_id}/video.mp4"
