@@ -14,7 +14,7 @@ import httpx
 import pytest
 from tusclient import client as tuspy
 
-from tests.conftest import BIN, Server
+from tests.conftest import BIN, App, Server
 
 pytestmark = pytest.mark.slow
 
@@ -124,12 +124,9 @@ def test_two_concurrent_patches_never_interleave(server: Server) -> None:
     assert sorted(statuses.values()) != [204, 204]
 
 
-def test_uploads_past_4_gib_keep_64_bit_offsets(app: object) -> None:
+def test_uploads_past_4_gib_keep_64_bit_offsets(app: App) -> None:
     """Offsets above 2**32 through the whole path: the store, the headers, the
     video record (the bytes before the last ones are a sparse file)."""
-    from tests.conftest import App
-
-    assert isinstance(app, App)
     key = app.account()
     length = 5 * 1024**3 + 10
     created = app.client.post(
