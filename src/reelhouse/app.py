@@ -1,8 +1,10 @@
 """Builds the FastAPI application: routes, error handlers, lifespan."""
 
 import logging
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
@@ -13,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelhouse import __version__, errors
 from reelhouse.db import get_database
@@ -80,6 +83,9 @@ def create_app() -> FastAPI:
     _add_docs(app)
     app.include_router(tus.router)
     app.include_router(videos_router)
+    # Innermost first: an unexpected error's 500 still passes through the tus
+    # and CORS headers on its way out.
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(TusHeaders, prefix=tus.prefix)
     app.add_middleware(
         CORSMiddleware,
@@ -150,18 +156,52 @@ def _add_error_handlers(app: FastAPI) -> None:
         kind = errors.INVALID_REQUEST
         return JSONResponse(error_body(kind, problems), status_code=kind.status)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception(
-            "request_failed method=%s route=%s",
-            request.method,
-            _route_template(request),
-        )
-        kind = errors.INTERNAL_ERROR
-        return JSONResponse(error_body(kind), status_code=kind.status)
-
 
 def _route_template(request: Request) -> str:
     """The matched route's template: paths of uploads hold their credential."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "(no route)"))
+    return _template(request.scope)
+
+
+def _template(scope: Scope) -> str:
+    return str(getattr(scope.get("route"), "path", "(no route)"))
+
+
+class ErrorBoundary:
+    """Turns an unexpected exception into the catalogue's 500.
+
+    It logs the failure once, by route, exception type and source line, but
+    not the exception's message or the request's path: both can carry an
+    upload id, which is the upload's credential. Nothing is raised on, so the
+    server does not log it a second time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as error:
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            log.error(
+                "request_failed method=%s route=%s error=%s at=%s:%s",
+                scope["method"],
+                _template(scope),
+                type(error).__name__,
+                Path(frame.filename).name,
+                frame.lineno,
+            )
+            if not started:
+                kind = errors.INTERNAL_ERROR
+                response = JSONResponse(error_body(kind), status_code=kind.status)
+                await response(scope, receive, send)

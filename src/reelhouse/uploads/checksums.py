@@ -47,11 +47,16 @@ class Checksum:
                 errors.CHECKSUM_ALGORITHM_UNSUPPORTED,
                 f"{algorithm!r} is not one of {', '.join(ALGORITHMS)}.",
             )
+        self._digest: _Digest = factory()
         try:
             self.expected = base64.b64decode(encoded.strip(), validate=True)
         except binascii.Error as error:
             raise ReelhouseError(errors.CHECKSUM_INVALID) from error
-        self._digest: _Digest = factory()
+        if len(self.expected) != len(self._digest.digest()):
+            raise ReelhouseError(
+                errors.CHECKSUM_INVALID,
+                f"A {algorithm} digest is {len(self._digest.digest())} bytes long.",
+            )
 
     def update(self, chunk: bytes) -> None:
         self._digest.update(chunk)

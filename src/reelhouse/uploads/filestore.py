@@ -52,12 +52,22 @@ class FileUploadStore:
             partial=raw.get("partial", False),
             parts=raw.get("parts", []),
         )
-        if not info.finished:
-            info.offset = self._data(upload_id).stat().st_size
+        try:
+            data = self._data(upload_id).stat()
+        except FileNotFoundError as error:
+            if not info.finished:  # terminated between the two reads
+                raise UploadNotFound(upload_id) from error
+        else:
+            info.active_at = datetime.fromtimestamp(data.st_mtime, UTC)
+            if not info.finished:
+                info.offset = data.st_size
         return info
 
     async def write(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
-        fd = os.open(self._data(upload_id), os.O_WRONLY | os.O_APPEND)
+        try:
+            fd = os.open(self._data(upload_id), os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError as error:
+            raise UploadNotFound(upload_id) from error
         try:
             async for chunk in chunks:
                 # A plain write to the page cache is fast enough to stay on the
@@ -93,16 +103,18 @@ class FileUploadStore:
         for part_id in part_ids:
             _append_file(target, self._data(part_id))
 
-    def unfinished_before(self, moment: datetime) -> list[str]:
-        expired = []
+    def idle_since(self, moment: datetime) -> list[str]:
+        idle = []
         for upload_id in self.ids():
             try:
                 info = self.get(upload_id)
-            except (UploadNotFound, FileNotFoundError):
+            except UploadNotFound:
                 continue
-            if not info.finished and info.created_at and info.created_at < moment:
-                expired.append(upload_id)
-        return expired
+            open_ended = not info.finished or info.partial
+            last = info.active_at or info.created_at
+            if open_ended and last is not None and last < moment:
+                idle.append(upload_id)
+        return idle
 
     def finish(self, upload_id: str) -> bool:
         info = self.get(upload_id)

@@ -6,6 +6,7 @@ the account comes from an injected authenticator, and what happens to a
 finished upload is up to the :class:`UploadEvents` it is given.
 """
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -130,12 +131,19 @@ class TusHandler:
 
     async def create(self, request: Request) -> Response:
         headers.require_version(request)
+        if request.headers.get("x-http-method-override", "POST").upper() != "POST":
+            raise ReelhouseError(
+                errors.METHOD_NOT_ALLOWED,
+                "X-HTTP-Method-Override on the uploads collection can only be POST.",
+            )
         partial, part_ids = headers.concat(request, self.prefix)
         if (partial or part_ids) and not isinstance(self.store, Concater):
             raise ReelhouseError(errors.UPLOAD_CONCAT_INVALID)
         length = headers.creation_length(request, final=bool(part_ids))
         self._check_size(length)
         with_body = headers.has_offset_body(request)
+        if part_ids and with_body:
+            raise ReelhouseError(errors.UPLOAD_FINAL_IMMUTABLE)
         metadata = headers.metadata(request)
         api_key = metadata.pop(API_KEY_METADATA, None) or request.headers.get(
             "x-api-key"
@@ -151,31 +159,67 @@ class TusHandler:
             partial=partial,
             parts=part_ids,
         )
+        found = {"Location": f"{self.base_url(request)}{self.prefix}/{info.id}"}
         if part_ids:
-            info.length = self._parts_length(owner, part_ids)
-            self._check_size(info.length)
+            info = await self._create_final(info)
+        else:
+            await self._create(info)
             if with_body:
-                raise ReelhouseError(errors.UPLOAD_FINAL_IMMUTABLE)
+                info = await self._create_with_body(info, request)
+                found["Upload-Offset"] = str(info.offset)
+            elif info.complete:
+                info = await self._finish(info)
+        found.update(self._expiry(info))
+        return Response(status_code=201, headers=found)
+
+    async def _create(self, info: UploadInfo) -> None:
         await run_in_threadpool(self.store.create, info)
         try:
             if not info.partial:
                 await run_in_threadpool(self.events.created, info)
         except BaseException:
             # Nothing may answer for an upload its creator was told failed.
-            if isinstance(self.store, Terminator):
-                await run_in_threadpool(self.store.terminate, info.id)
+            await self._discard(info)
             raise
 
-        found = {"Location": f"{self.base_url(request)}{self.prefix}/{info.id}"}
-        if part_ids:
-            await self._concatenate(info)
-        elif with_body:
+    async def _create_with_body(self, info: UploadInfo, request: Request) -> UploadInfo:
+        try:
             info, _ending = await self._receive(info, request)
-            found["Upload-Offset"] = str(info.offset)
-        elif info.complete:
-            await self._finish(info)
-        found.update(self._expiry(info))
-        return Response(status_code=201, headers=found)
+        except ReelhouseError:
+            # The client got no Location, so it cannot resume this upload.
+            await self._discard(info)
+            raise
+        return info
+
+    async def _create_final(self, final: UploadInfo) -> UploadInfo:
+        """Join complete partial uploads into a new, finished upload (K1-K5).
+
+        The parts are locked throughout, so that two finals cannot take the
+        same part and a part cannot be deleted while it is copied.
+        """
+        assert isinstance(self.store, Concater)
+        async with contextlib.AsyncExitStack() as held:
+            for part in sorted(final.parts):
+                await held.enter_async_context(self.locker.hold(part, _ignore))
+            final.length = self._parts_length(final.owner, final.parts)
+            self._check_size(final.length)
+            await self._create(final)
+            try:
+                await run_in_threadpool(self.store.concatenate, final.id, final.parts)
+            except BaseException:
+                await self._discard(final)
+                raise
+            if isinstance(self.store, Terminator):
+                for part in final.parts:
+                    await run_in_threadpool(self.store.terminate, part)
+            return await self._finish(self._get(final.id))
+
+    async def _discard(self, info: UploadInfo) -> None:
+        if not isinstance(self.store, Terminator):
+            return
+        await run_in_threadpool(self.store.terminate, info.id)
+        if not info.partial:
+            await run_in_threadpool(self.events.terminated, info)
 
     async def head(self, upload_id: str) -> Response:
         async with self.locker.hold(upload_id, _ignore):
@@ -215,15 +259,8 @@ class TusHandler:
                 headers={"Connection": "close"},
             )
         info, ending = await self._receive(info, request, offset)
-        if ending is Ending.STALLED:
-            raise ReelhouseError(
-                errors.UPLOAD_BODY_TIMEOUT,
-                headers={"Upload-Offset": str(info.offset), "Connection": "close"},
-            )
-        if ending is Ending.RELEASED:
-            raise ReelhouseError(
-                errors.UPLOAD_INTERRUPTED, headers={"Upload-Offset": str(info.offset)}
-            )
+        if ending in (Ending.STALLED, Ending.RELEASED):
+            raise _cut_short(ending, info.offset)
         return Response(
             status_code=204,
             headers={"Upload-Offset": str(info.offset), **self._expiry(info)},
@@ -241,12 +278,12 @@ class TusHandler:
         return Response(status_code=204)
 
     def remove_expired(self, now: datetime | None = None) -> int:
-        """Remove the unfinished uploads whose lifetime is over; how many."""
+        """Remove the open uploads idle for their lifetime; how many."""
         if self.lifetime is None or not isinstance(self.store, Expirer):
             return 0
         assert isinstance(self.store, Terminator)
         moment = (now or datetime.now(UTC)) - self.lifetime
-        expired = self.store.unfinished_before(moment)
+        expired = self.store.idle_since(moment)
         for upload_id in expired:
             try:
                 info = self.store.get(upload_id)
@@ -289,7 +326,7 @@ class TusHandler:
                 if not info.partial:
                     await run_in_threadpool(self.events.progress, info)
             if info.complete:
-                await self._finish(info)
+                info = await self._finish(info)
         return info, body.ending
 
     async def _write(
@@ -302,15 +339,11 @@ class TusHandler:
         try:
             await self.store.write_staged(info.id, body.chunks(), checksum.matches)
         except ChecksumMismatch as error:
+            if body.ending is not Ending.COMPLETE:
+                # Not a wrong digest: the body never arrived whole. Say why,
+                # so that the client retries.
+                raise _cut_short(body.ending, info.offset) from error
             raise ReelhouseError(errors.CHECKSUM_MISMATCH) from error
-
-    async def _concatenate(self, final: UploadInfo) -> None:
-        assert isinstance(self.store, Concater)
-        await run_in_threadpool(self.store.concatenate, final.id, final.parts)
-        if isinstance(self.store, Terminator):
-            for part in final.parts:
-                await run_in_threadpool(self.store.terminate, part)
-        await self._finish(self._get(final.id))
 
     def _parts_length(self, owner: str, part_ids: list[str]) -> int:
         total = 0
@@ -334,9 +367,13 @@ class TusHandler:
             total += part.offset
         return total
 
-    async def _finish(self, info: UploadInfo) -> None:
-        if await run_in_threadpool(self.store.finish, info.id) and not info.partial:
-            await run_in_threadpool(self.events.finished, self._get(info.id))
+    async def _finish(self, info: UploadInfo) -> UploadInfo:
+        """Record the upload finished (once) and tell the events; the new state."""
+        if await run_in_threadpool(self.store.finish, info.id):
+            info = self._get(info.id)
+            if not info.partial:
+                await run_in_threadpool(self.events.finished, info)
+        return info
 
     def _get(self, upload_id: str) -> UploadInfo:
         try:
@@ -349,9 +386,12 @@ class TusHandler:
         return info
 
     def _expires_at(self, info: UploadInfo) -> datetime | None:
-        if self.lifetime is None or info.finished or info.created_at is None:
+        """An upload left open expires a lifetime after bytes last arrived."""
+        last = info.active_at or info.created_at
+        open_ended = not info.finished or info.partial
+        if self.lifetime is None or not open_ended or last is None:
             return None
-        return info.created_at + self.lifetime
+        return last + self.lifetime
 
     def _expiry(self, info: UploadInfo) -> dict[str, str]:
         expires = self._expires_at(info)
@@ -412,6 +452,17 @@ class TusHandler:
         if declared == "0":
             return 0
         return room
+
+
+def _cut_short(ending: Ending, offset: int) -> ReelhouseError:
+    if ending is Ending.STALLED:
+        return ReelhouseError(
+            errors.UPLOAD_BODY_TIMEOUT,
+            headers={"Upload-Offset": str(offset), "Connection": "close"},
+        )
+    return ReelhouseError(
+        errors.UPLOAD_INTERRUPTED, headers={"Upload-Offset": str(offset)}
+    )
 
 
 def _ignore() -> None:

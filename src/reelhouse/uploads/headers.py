@@ -31,7 +31,7 @@ def non_negative(request: Request, header: str, kind: ErrorKind) -> int | None:
         return None
     if not raw.isdigit() or not raw.isascii():
         raise ReelhouseError(kind)
-    if len(raw) > 19 or int(raw) > LARGEST_OFFSET:
+    if len(raw.lstrip("0")) > 19 or int(raw) > LARGEST_OFFSET:
         raise ReelhouseError(kind, f"{header.title()} is larger than {LARGEST_OFFSET}.")
     return int(raw)
 
@@ -79,8 +79,9 @@ def concat(request: Request, prefix: str) -> tuple[bool, list[str]]:
     kind, _, urls = raw.partition(";")
     if kind.strip() != "final" or not urls.split():
         raise ReelhouseError(errors.UPLOAD_CONCAT_INVALID)
-    part_ids = []
+    part_ids: list[str] = []
     for url in urls.split():
+        url = url.split("?", 1)[0].split("#", 1)[0]
         path = url.split("://", 1)[-1]
         if "://" in url:
             path = "/" + path.partition("/")[2]
@@ -89,6 +90,10 @@ def concat(request: Request, prefix: str) -> tuple[bool, list[str]]:
             raise ReelhouseError(
                 errors.UPLOAD_CONCAT_INVALID,
                 f"{url!r} is not an upload of this server.",
+            )
+        if upload_id in part_ids:
+            raise ReelhouseError(
+                errors.UPLOAD_CONCAT_INVALID, "A partial upload can be joined once."
             )
         part_ids.append(upload_id)
     return False, part_ids

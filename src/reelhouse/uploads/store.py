@@ -36,6 +36,8 @@ class UploadInfo:
     """One part of a parallel upload, to be concatenated into a final one."""
     parts: list[str] = field(default_factory=list)
     """For a final upload: the ids of the partial uploads it joins, in order."""
+    active_at: datetime | None = None
+    """When bytes last arrived (the creation time before any did)."""
 
     @property
     def complete(self) -> bool:
@@ -121,8 +123,9 @@ class Concater(Protocol):
 
 @runtime_checkable
 class Expirer(Protocol):
-    def unfinished_before(self, moment: datetime) -> list[str]:
-        """Ids of the unfinished uploads created before ``moment``."""
+    def idle_since(self, moment: datetime) -> list[str]:
+        """Ids of the uploads still open (unfinished, or partial and never
+        joined) that have received nothing since ``moment``."""
         ...
 
 
