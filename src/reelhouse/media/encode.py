@@ -77,13 +77,7 @@ def encode_mp4(
 
     if on_progress is not None:
         on_progress(1.0)
-    return EncodeResult(
-        path=target,
-        size=target.stat().st_size,
-        duration=output.duration,
-        width=output.width,
-        height=output.height,
-    )
+    return _result(target, output)
 
 
 def can_remux(info: MediaInfo) -> bool:
@@ -111,13 +105,7 @@ def remux_mp4(source: Path, target: Path, info: MediaInfo) -> EncodeResult:
         run_ffmpeg([*arguments, file_url(staged)], action="remux the video")
         output = probe(staged)
         ensure_complete(output.duration, info.duration)
-    return EncodeResult(
-        path=target,
-        size=target.stat().st_size,
-        duration=output.duration,
-        width=output.width,
-        height=output.height,
-    )
+    return _result(target, output)
 
 
 def make_poster(source: Path, target: Path, info: MediaInfo) -> None:
@@ -142,6 +130,16 @@ def make_poster(source: Path, target: Path, info: MediaInfo) -> None:
             raise MediaError(
                 f"Could not make a poster: no frame was found at {position:.1f} s."
             )
+
+
+def _result(target: Path, output: MediaInfo) -> EncodeResult:
+    return EncodeResult(
+        path=target,
+        size=target.stat().st_size,
+        duration=output.duration,
+        width=output.width,
+        height=output.height,
+    )
 
 
 @contextmanager
