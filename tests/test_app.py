@@ -76,3 +76,16 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_that_leaks_nothing(
         logged
     )
     assert upload_id not in logged
+
+
+def test_the_openapi_document_shows_the_real_errors(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    listing = spec["paths"]["/videos/list"]["get"]["responses"]
+    assert "422" not in listing
+    assert "api_key_invalid" in listing["401"]["description"]
+    assert listing["401"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorOut"
+    )
+    download = spec["paths"]["/videos/download/{video_id}"]["get"]["responses"]
+    assert {"200", "206", "404", "409", "416"} <= set(download)
+    assert "video_not_ready" in download["409"]["description"]

@@ -10,6 +10,8 @@ shape, produced by :func:`error_body`::
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class ErrorKind:
@@ -144,6 +146,29 @@ UPLOAD_LOCKED = _kind(
     423,
     "Another request is writing to this upload; retry in a moment.",
 )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    status: int
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response, for the API's documentation."""
+
+    error: ErrorDetail
+
+
+def documented(*kinds: ErrorKind) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for routes that may fail with these errors."""
+    by_status: dict[int, list[str]] = {}
+    for kind in kinds:
+        by_status.setdefault(kind.status, []).append(kind.code)
+    return {
+        status: {"model": ErrorOut, "description": "Error codes: " + ", ".join(codes)}
+        for status, codes in sorted(by_status.items())
+    }
 
 
 class ReelhouseError(Exception):

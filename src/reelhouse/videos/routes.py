@@ -15,7 +15,12 @@ from reelhouse.videos.delivery import file_download
 from reelhouse.videos.library import get_video, list_videos, search_videos
 from reelhouse.videos.representation import VideoOut, represent
 
-router = APIRouter(tags=["videos"])
+router = APIRouter(
+    tags=["videos"],
+    responses=errors.documented(
+        errors.API_KEY_MISSING, errors.API_KEY_INVALID, errors.INVALID_REQUEST
+    ),
+)
 
 
 @router.get("/videos/list", response_model=list[VideoOut])
@@ -26,7 +31,11 @@ def list_route(account_id: CurrentAccount) -> list[dict[str, Any]]:
         return [represent(v) for v in list_videos(session, account_id)]
 
 
-@router.get("/videos/get/{video_id}", response_model=VideoOut)
+@router.get(
+    "/videos/get/{video_id}",
+    response_model=VideoOut,
+    responses=errors.documented(errors.VIDEO_NOT_FOUND),
+)
 def get_route(video_id: str, account_id: CurrentAccount) -> dict[str, Any]:
     """One video, by its id or by the id of its upload."""
     with get_database().session() as session:
@@ -44,7 +53,16 @@ def search_route(term: str, account_id: CurrentAccount) -> list[dict[str, Any]]:
 @router.get(
     "/videos/download/{video_id}",
     response_class=FileResponse,
-    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "A range"}},
+    responses={
+        200: {"content": {"video/mp4": {}}},
+        206: {"description": "The requested byte range"},
+        **errors.documented(
+            errors.VIDEO_NOT_FOUND,
+            errors.VIDEO_NOT_READY,
+            errors.VIDEO_FAILED,
+            errors.RANGE_NOT_SATISFIABLE,
+        ),
+    },
 )
 def download_route(
     video_id: str, request: Request, account_id: CurrentAccount
