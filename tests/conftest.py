@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: the app in process, a real server
 process on loopback, accounts, and the real clips of ``shared/media``."""
 
+import base64
 import contextlib
 import json
 import os
@@ -69,6 +70,16 @@ class App:
         with get_database().session() as session:
             _account, key = create_account(session, name)
         return key.secret
+
+    def create_upload(self, key: str, **headers: str) -> httpx.Response:
+        """A tus creation request carrying ``key`` as the api_key metadata."""
+        encoded = base64.b64encode(key.encode()).decode()
+        sent = {
+            "Tus-Resumable": "1.0.0",
+            "Upload-Metadata": f"api_key {encoded}",
+            **headers,
+        }
+        return self.client.post("/files/", headers=sent)
 
 
 @pytest.fixture

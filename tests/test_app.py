@@ -1,6 +1,5 @@
 """The application's edges: unexpected failures and what they reveal."""
 
-import base64
 import logging
 
 import pytest
@@ -22,15 +21,7 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_that_leaks_nothing(
 ) -> None:
     from reelhouse.videos.upload_server import upload_server
 
-    key = app.account()
-    created = app.client.post(
-        "/files/",
-        headers={
-            "Tus-Resumable": "1.0.0",
-            "Upload-Length": "5",
-            "Upload-Metadata": "api_key " + base64.b64encode(key.encode()).decode(),
-        },
-    )
+    created = app.create_upload(app.account(), **{"Upload-Length": "5"})
     location = created.headers["location"].removeprefix("http://testserver")
     upload_id = location.rsplit("/", 1)[1]
 

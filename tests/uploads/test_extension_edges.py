@@ -17,7 +17,7 @@ def auth(key: str) -> dict[str, str]:
 
 
 def create(app: App, key: str, **headers: str) -> str:
-    response = app.client.post("/files/", headers={**TUS, **auth(key), **headers})
+    response = app.create_upload(key, **headers)
     assert response.status_code == 201, response.text
     location: str = response.headers["location"]
     return location.removeprefix("http://testserver")
