@@ -73,9 +73,10 @@ class FileUploadStore:
                 # A plain write to the page cache is fast enough to stay on the
                 # event loop; a thread hop per chunk costs more than it saves.
                 _write_all(fd, chunk)
+            # The offset is the file's size; no need to read the .info again.
+            return os.fstat(fd).st_size
         finally:
             os.close(fd)
-        return self.get(upload_id).offset
 
     async def write_staged(
         self,
@@ -96,7 +97,7 @@ class FileUploadStore:
             _append_file(self._data(upload_id), staged)
         finally:
             staged.unlink(missing_ok=True)
-        return self.get(upload_id).offset
+        return self._data(upload_id).stat().st_size
 
     def concatenate(self, final_id: str, part_ids: list[str]) -> None:
         target = self._data(final_id)
