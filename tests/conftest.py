@@ -133,7 +133,7 @@ class Server:
         self.log = self.data_dir.parent / f"server-{time.monotonic_ns()}.log"
         with self.log.open("wb") as output:
             # A session of its own, so that a kill reaches the whole process
-            # group: granian serves from a child process.
+            # group, FFmpeg children included.
             self.process = subprocess.Popen(
                 reelhouse_command(
                     "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)

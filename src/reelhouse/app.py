@@ -51,7 +51,8 @@ EXPOSED_HEADERS = [
 ]
 
 
-def create_app() -> FastAPI:
+def create_app(migrate: bool = True) -> FastAPI:
+    """The application; ``migrate=False`` when the schema is known to be current."""
     configure_logging()
     settings = get_settings()
     database = get_database()
@@ -60,7 +61,8 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(database.migrate)
+        if migrate:
+            await run_in_threadpool(database.migrate)
         consumer = None
         if settings.embedded_worker:
             consumer = EmbeddedConsumer(get_queue(), settings.worker_threads)

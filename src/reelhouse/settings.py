@@ -74,6 +74,10 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir.resolve() / 'reelhouse.db'}"
 
+    @property
+    def queue_on_redis(self) -> bool:
+        return (self.queue_url or "").startswith(("redis://", "rediss://"))
+
 
 @cache
 def get_settings() -> Settings:

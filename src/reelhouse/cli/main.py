@@ -99,20 +99,10 @@ def serve(
     )
     sys.stdout.flush()
     # The server replaces this process, shedding what the set-up above
-    # imported: the supervisor stays small, the worker process imports the app.
+    # imported (the command line, Alembic): a serving process stays small.
     os.execv(
-        sys.executable,
-        [
-            sys.executable, "-m", "granian",
-            "--interface", "asgi",
-            "--factory",
-            "--host", host,
-            "--port", str(port),
-            "--workers", "1",
-            "--no-ws",
-            "reelhouse.app:create_app",
-        ],
-    )  # fmt: skip
+        sys.executable, [sys.executable, "-m", "reelhouse.server", host, str(port)]
+    )
 
 
 def _ensure_port_free(host: str, port: int) -> None:

@@ -10,7 +10,7 @@ from reelhouse.settings import get_settings
 @cache
 def get_queue() -> Huey:
     settings = get_settings()
-    if settings.queue_url and settings.queue_url.startswith(("redis://", "rediss://")):
+    if settings.queue_on_redis:
         return RedisHuey("reelhouse", url=settings.queue_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(
