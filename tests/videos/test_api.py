@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+from reelhouse.videos import intake
 from tests.conftest import App
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -194,7 +195,10 @@ def test_search_for_nothing_visible_finds_nothing(app: App, term: str) -> None:
     assert get(app, key, f"/videos/search/{term}") == (200, [])
 
 
-def test_size_follows_a_deferred_length_once_declared(app: App) -> None:
+def test_size_follows_a_deferred_length_once_declared(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "PROGRESS_INTERVAL", 0.0)
     key = app.account()
     encoded = base64.b64encode(key.encode()).decode()
     created = app.client.post(
@@ -219,3 +223,30 @@ def test_size_follows_a_deferred_length_once_declared(app: App) -> None:
     assert isinstance(video, dict)
     assert video["original_size"] == 10
     assert video["upload_percent"] == 40
+
+
+def test_upload_percent_is_written_at_most_twice_a_second(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(intake.time, "monotonic", lambda: clock[0])
+    key = app.account()
+    location = f"/files/{upload(app, key, 'Progress', 100)}"
+    patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+    def send(offset: int) -> int:
+        response = app.client.patch(
+            location, headers={**patch, "Upload-Offset": str(offset)}, content=b"x"
+        )
+        assert response.status_code == 204
+        video = get(app, key, f"/videos/get/{location.rsplit('/', 1)[1]}")[1]
+        assert isinstance(video, dict)
+        percent: int = video["upload_percent"]
+        return percent
+
+    assert send(0) == 1  # the first bytes always show
+    assert send(1) == 1  # too soon after the last write
+    clock[0] += intake.PROGRESS_INTERVAL
+    assert send(2) == 3  # late enough: caught up
+    clock[0] += 60
+    assert send(3) == 4

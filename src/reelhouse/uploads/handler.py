@@ -184,7 +184,7 @@ class TusHandler:
 
     async def _create_with_body(self, info: UploadInfo, request: Request) -> UploadInfo:
         try:
-            info, _ending = await self._receive(info, request)
+            info, _ending = await self._receive(info.id, request)
         except ReelhouseError:
             # The client got no Location, so it cannot resume this upload.
             await self._discard(info)
@@ -249,16 +249,7 @@ class TusHandler:
         if offset is None:
             raise ReelhouseError(errors.UPLOAD_OFFSET_INVALID)
 
-        info = self._get(upload_id)
-        if info.final:
-            raise ReelhouseError(errors.UPLOAD_FINAL_IMMUTABLE)
-        if offset != info.offset:
-            raise ReelhouseError(
-                errors.UPLOAD_OFFSET_MISMATCH,
-                f"Upload-Offset is {offset} but the upload is at {info.offset}.",
-                headers={"Connection": "close"},
-            )
-        info, ending = await self._receive(info, request, offset)
+        info, ending = await self._receive(upload_id, request, offset)
         if ending in (Ending.STALLED, Ending.RELEASED):
             raise _cut_short(ending, info.offset)
         return Response(
@@ -295,9 +286,13 @@ class TusHandler:
         return len(expired)
 
     async def _receive(
-        self, info: UploadInfo, request: Request, offset: int | None = None
+        self, upload_id: str, request: Request, offset: int | None = None
     ) -> tuple[UploadInfo, Ending]:
-        """Take the request body into the upload, holding its lock."""
+        """Take the request body into the upload, holding its lock.
+
+        ``offset`` is the client's Upload-Offset, checked once the lock is
+        held, against the upload as it is then.
+        """
         checksum_header = request.headers.get("upload-checksum")
         checksum = None
         if checksum_header is not None and isinstance(self.store, Stager):
@@ -308,10 +303,17 @@ class TusHandler:
             if body is not None:
                 body.request_release()
 
-        async with self.locker.hold(info.id, release):
-            info = self._get(info.id)
+        async with self.locker.hold(upload_id, release):
+            info = self._get(upload_id)
+            if info.final:
+                raise ReelhouseError(errors.UPLOAD_FINAL_IMMUTABLE)
             if offset is not None and offset != info.offset:
-                raise ReelhouseError(errors.UPLOAD_OFFSET_MISMATCH)
+                raise ReelhouseError(
+                    errors.UPLOAD_OFFSET_MISMATCH,
+                    f"Upload-Offset is {offset} but the upload is at {info.offset}.",
+                    # The body was not read: the connection cannot carry on.
+                    headers={"Connection": "close"},
+                )
             self._declare_length(info, request)
             room = self._room(info, request)
             body = Body(
@@ -321,8 +323,8 @@ class TusHandler:
                 observe=checksum.update if checksum else None,
             )
             if room != 0 and not info.finished:
-                await self._write(info, body, checksum)
-                info = self._get(info.id)
+                info.offset = await self._write(info, body, checksum)
+                info.active_at = datetime.now(UTC)
                 if not info.partial:
                     await run_in_threadpool(self.events.progress, info)
             if info.complete:
@@ -331,13 +333,15 @@ class TusHandler:
 
     async def _write(
         self, info: UploadInfo, body: Body, checksum: Checksum | None
-    ) -> None:
+    ) -> int:
+        """Store the body; the upload's offset afterwards."""
         if checksum is None:
-            await self.store.write(info.id, body.chunks())
-            return
+            return await self.store.write(info.id, body.chunks())
         assert isinstance(self.store, Stager)
         try:
-            await self.store.write_staged(info.id, body.chunks(), checksum.matches)
+            return await self.store.write_staged(
+                info.id, body.chunks(), checksum.matches
+            )
         except ChecksumMismatch as error:
             if body.ending is not Ending.COMPLETE:
                 # Not a wrong digest: the body never arrived whole. Say why,
