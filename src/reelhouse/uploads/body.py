@@ -1,12 +1,10 @@
 """Reading a PATCH (or creation) body for the store, as the protocol wants it."""
 
 import asyncio
-import contextlib
 import enum
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 # Asked to release the upload, a body still takes what arrives without a pause
 # longer than DRAIN_IDLE seconds, for DRAIN_LIMIT seconds at most.
@@ -40,75 +38,69 @@ class Body:
         idle_timeout: float,
         observe: Callable[[bytes], None] | None = None,
     ) -> None:
-        self._stream = request.stream()
+        self._receive = request.receive
         self._room = room
         self._idle_timeout = idle_timeout
         self._observe = observe
-        self._release = asyncio.Event()
+        self._more = True
         self._drain_until: float | None = None
+        self._waiting: asyncio.Timeout | None = None
         self.ending = Ending.COMPLETE
 
     def request_release(self) -> None:
-        self._release.set()
+        """Let go soon: take only what is already on its way, then end.
+
+        Called on the event loop, by the request that wants the lock.
+        """
+        if self._drain_until is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        self._drain_until = now + DRAIN_LIMIT
+        if self._waiting is not None:
+            self._waiting.reschedule(self._deadline(now))
 
     async def chunks(self) -> AsyncIterator[bytes]:
         room = self._room
-        released: asyncio.Future[Any] = asyncio.ensure_future(self._release.wait())
-        try:
-            while room != 0:
-                chunk = await self._next(released)
-                if chunk is None:
-                    return
-                if room is not None:
-                    if len(chunk) > room:
-                        chunk = chunk[:room]  # slicing copies: only when needed
-                    room -= len(chunk)
-                if chunk:
-                    if self._observe is not None:
-                        self._observe(chunk)
-                    yield chunk
-        finally:
-            released.cancel()
+        while room != 0:
+            chunk = await self._next()
+            if chunk is None:
+                return
+            if room is not None:
+                if len(chunk) > room:
+                    chunk = chunk[:room]  # slicing copies: only when needed
+                room -= len(chunk)
+            if self._observe is not None:
+                self._observe(chunk)
+            yield chunk
 
-    async def _next(self, released: "asyncio.Future[Any]") -> bytes | None:
-        arriving: asyncio.Future[Any] = asyncio.ensure_future(anext(self._stream))
-        if not await self._arrives(arriving, released):
-            arriving.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ClientDisconnect):
-                await arriving
-            draining = self._drain_until is not None
-            self.ending = Ending.RELEASED if draining else Ending.STALLED
-            return None
-        try:
-            chunk: bytes = arriving.result()
-            return chunk
-        except StopAsyncIteration:
-            return None
-        except ClientDisconnect:
-            self.ending = Ending.DISCONNECTED
-            return None
-
-    async def _arrives(
-        self, arriving: "asyncio.Future[Any]", released: "asyncio.Future[Any]"
-    ) -> bool:
-        """Whether the next chunk came in time; False means stop reading."""
+    async def _next(self) -> bytes | None:
+        """The next non-empty chunk; None once the body is over for any reason."""
         loop = asyncio.get_running_loop()
+        while self._more:
+            # One timeout around each wait, never around the consumer's work
+            # between chunks: a deadline cannot land in the store's code.
+            try:
+                async with asyncio.timeout_at(self._deadline(loop.time())) as waiting:
+                    self._waiting = waiting
+                    message = await self._receive()
+            except TimeoutError:
+                draining = self._drain_until is not None
+                self.ending = Ending.RELEASED if draining else Ending.STALLED
+                return None
+            finally:
+                self._waiting = None
+            if message["type"] == "http.disconnect":
+                self.ending = Ending.DISCONNECTED
+                return None
+            self._more = message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                return chunk
+        return None
+
+    def _deadline(self, now: float) -> float:
         if self._drain_until is None:
-            done, _pending = await asyncio.wait(
-                {arriving, released},
-                timeout=self._idle_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if arriving in done:
-                return True
-            if released not in done:
-                return False
-            # Asked to let go: first take what is already on its way. A client
-            # that reconnected at once (tus-js-client retries after 0 ms) left
-            # bytes behind that the server has not read yet.
-            self._drain_until = loop.time() + DRAIN_LIMIT
-        left = self._drain_until - loop.time()
-        done, _pending = await asyncio.wait(
-            {arriving}, timeout=max(0.0, min(DRAIN_IDLE, left))
-        )
-        return arriving in done
+            return now + self._idle_timeout
+        # Asked to let go: a client that reconnected at once (tus-js-client
+        # retries after 0 ms) left bytes behind that are still on their way.
+        return min(now + DRAIN_IDLE, self._drain_until)
