@@ -5,8 +5,9 @@ It installs @tus/server and @tus/file-store from npm into bench/.peers (ignored
 by git) the first time, runs both servers on loopback, and sends the same
 random file to each, in one PATCH and in 8 MiB PATCHes, three runs of each,
 interleaved so that both see the same machine. Every stored file is checked
-against the source's sha256. It prints the median MB/s, the peak server RSS
-and the ratio Reelhouse / @tus/server.
+against the source's sha256. It prints the median MB/s, the server's CPU
+seconds per GiB (steadier from run to run than MB/s on a shared machine), the
+peak server RSS and the ratio Reelhouse / @tus/server.
 
 The client is the same for both servers: one keep-alive connection, each
 PATCH body sent from the file with sendfile(2), so that the client's own cost
@@ -72,8 +73,19 @@ def wait_listening(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def group_rss(pgid: int) -> int:
-    total = 0
+@dataclass
+class Usage:
+    rss: int
+    """Bytes resident, summed over the process group."""
+    cpu: float
+    """CPU seconds used so far, user and system, summed over the group."""
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_usage(pgid: int) -> Usage:
+    usage = Usage(0, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -81,12 +93,22 @@ def group_rss(pgid: int) -> int:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) != pgid:
                 continue
+            usage.cpu += (int(fields[11]) + int(fields[12])) / TICK
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+                    usage.rss += int(line.split()[1]) * 1024
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-    return total
+    return usage
+
+
+@dataclass
+class Run:
+    rate: float
+    """MB/s, from the first PATCH sent to the last answer."""
+    cpu_per_gib: float
+    """The server's CPU seconds for the upload, per GiB."""
+    peak_rss: int
 
 
 def request(
@@ -222,7 +244,7 @@ def start_peer(scratch: Path) -> Target:
     )
 
 
-def measure(target: Target, source: Path, chunk: int | None) -> tuple[float, int]:
+def measure(target: Target, source: Path, chunk: int | None) -> Run:
     # Each run starts with nothing left to write back from the one before: the
     # previous server's bytes would otherwise still be going to the disk
     # during this run, and slow whichever server syncs its files.
@@ -233,8 +255,9 @@ def measure(target: Target, source: Path, chunk: int | None) -> tuple[float, int
     def sample() -> None:
         nonlocal peak
         while not stop.wait(0.05):
-            peak = max(peak, group_rss(target.process.pid))
+            peak = max(peak, group_usage(target.process.pid).rss)
 
+    before = group_usage(target.process.pid).cpu
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
@@ -242,11 +265,12 @@ def measure(target: Target, source: Path, chunk: int | None) -> tuple[float, int
     finally:
         stop.set()
         sampler.join()
+    cpu = group_usage(target.process.pid).cpu - before
     stored = target.stored(upload_id)
     if sha256(stored) != SOURCE_DIGEST[0]:
         raise AssertionError(f"{target.name} stored a different file: {stored}")
     stored.unlink()
-    return rate, peak
+    return Run(rate, cpu / (source.stat().st_size / 2**30), peak)
 
 
 SOURCE_DIGEST: list[str] = []
@@ -269,8 +293,8 @@ def main() -> None:
                 out.write(os.urandom(1 << 20))
         SOURCE_DIGEST.append(sha256(source))
         targets = [start_reelhouse(scratch), start_peer(scratch)]
-        idle = {t.name: group_rss(t.process.pid) / 1e6 for t in targets}
-        results: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        idle = {t.name: group_usage(t.process.pid).rss / 1e6 for t in targets}
+        results: dict[tuple[str, str], list[Run]] = {}
         try:
             for _run in range(arguments.runs):
                 for mode, chunk in (("one PATCH", None), ("8 MiB PATCHes", CHUNK)):
@@ -286,15 +310,16 @@ def main() -> None:
     print(f"{arguments.mib} MiB, {arguments.runs} runs each, medians; "
           "every stored file matched the source's sha256")  # fmt: skip
     print("idle RSS MB: " + ", ".join(f"{n} {rss:.0f}" for n, rss in idle.items()))
-    print(f"{'mode':<15}{'server':<13}{'MB/s':>8}{'peak RSS MB':>13}")
+    print(f"{'mode':<15}{'server':<13}{'MB/s':>8}{'CPU s/GiB':>11}{'peak RSS MB':>13}")
     for mode in ("one PATCH", "8 MiB PATCHes"):
         rates = {}
         for target in targets:
             runs = results[(target.name, mode)]
-            rate = statistics.median(r for r, _ in runs)
-            peak = max(p for _, p in runs) / 1e6
+            rate = statistics.median(run.rate for run in runs)
+            cpu = statistics.median(run.cpu_per_gib for run in runs)
+            peak = max(run.peak_rss for run in runs) / 1e6
             rates[target.name] = rate
-            print(f"{mode:<15}{target.name:<13}{rate:>8.0f}{peak:>13.0f}")
+            print(f"{mode:<15}{target.name:<13}{rate:>8.0f}{cpu:>11.2f}{peak:>13.0f}")
         ratio = rates["reelhouse"] / rates["@tus/server"]
         print(f"{mode:<15}{'ratio':<13}{ratio:>8.2f}")
 
