@@ -59,6 +59,15 @@ def file_url(path: Path) -> str:
     return f"file:{path.absolute()}"
 
 
+def filter_value(path: Path) -> str:
+    """``path`` escaped as the value of a filter option inside a filter graph.
+
+    In a graph ':' separates options and '\\' escapes; a path holding either
+    must not break it.
+    """
+    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
+
+
 def run_ffmpeg(
     arguments: Sequence[str],
     *,

@@ -34,6 +34,13 @@ class MediaInfo:
     """Container bit rate, bits per second."""
     format_name: str
     """FFmpeg's container name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"."""
+    sample_aspect: float = 1.0
+    """Width of a pixel over its height (1.0 for square pixels)."""
+
+    @property
+    def display_aspect(self) -> float:
+        """Width over height of the picture as shown."""
+        return self.width * self.sample_aspect / self.height
 
 
 def probe(path: Path) -> MediaInfo:
@@ -126,7 +133,13 @@ def _inspect(container: InputContainer, size: int, log: FFmpegLog) -> MediaInfo:
         audio_codec=audio.codec.canonical_name if audio is not None else None,
         bit_rate=container.bit_rate or None,
         format_name=container.format.name,
+        sample_aspect=_sample_aspect(video),
     )
+
+
+def _sample_aspect(video: VideoStream) -> float:
+    ratio = video.codec_context.sample_aspect_ratio or video.sample_aspect_ratio
+    return float(ratio) if ratio else 1.0
 
 
 def _duration(container: InputContainer, video: VideoStream) -> float | None:

@@ -1,0 +1,136 @@
+"""Scoring an encode against its source with VMAF (libvmaf, model vmaf_v0.6.1).
+
+The model predicts how a viewer rates 1080p video on a TV at three times its
+height, so both streams are scaled to 1080 lines before scoring, whatever the
+rendition's size. Two FFmpeg defaults make scores silently wrong, and both are
+overridden here: frames are paired by the nearest timestamp (the default pairs
+a frame with the nearest *earlier* one, which skips a frame whenever the
+containers round timestamps differently), and the shorter stream ends the
+comparison (the default repeats the last frame of the shorter one).
+"""
+
+import json
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelhouse.media.errors import MediaError
+from reelhouse.media.ffmpeg import file_url, filter_value, run_ffmpeg
+
+MODEL = "vmaf_v0.6.1"
+SCORING_HEIGHT = 1080
+
+
+@dataclass(frozen=True)
+class Score:
+    mean: float
+    p5: float
+    """The 5th percentile of per-frame scores: how bad the worst moments are."""
+    frames: int
+    """Frames scored (with subsampling, only every n-th frame of the stream)."""
+
+    def meets(self, mean: float, p5: float) -> bool:
+        return self.mean >= mean and self.p5 >= p5
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A stretch of a file: ``frames`` frames from ``start`` seconds on.
+
+    The whole file when ``frames`` is None.
+    """
+
+    path: Path
+    start: float = 0.0
+    frames: int | None = None
+
+    def input_arguments(self) -> list[str]:
+        # Before -i, -ss seeks the input exactly: frames before it are decoded
+        # and dropped, and timestamps start again from zero.
+        seek = ["-ss", f"{self.start:.6f}"] if self.start > 0 else []
+        return [*seek, "-i", file_url(self.path)]
+
+    def frame_limit(self) -> str:
+        """The filter that ends the clip, with its trailing comma; or nothing."""
+        return "" if self.frames is None else f"trim=end_frame={self.frames},"
+
+
+def measure(
+    distorted: Clip,
+    reference: Clip,
+    *,
+    display_aspect: float,
+    workspace: Path,
+    subsample: int = 1,
+    threads: int = 2,
+    on_progress: Callable[[float], None] | None = None,
+    stall_timeout: float = 120.0,
+) -> Score:
+    """VMAF of ``distorted`` against ``reference``, both seen at 1080 lines.
+
+    ``display_aspect`` (width / height as displayed) sets the common width, so
+    that a rendition and its source are scaled to exactly the same size.
+    ``subsample`` scores every n-th frame only: close enough to steer a
+    search, several times faster. ``on_progress`` hears FFmpeg's progress.
+    Raises MediaError when FFmpeg fails or when fewer frames were compared
+    than the reference holds.
+    """
+    width = 2 * round(SCORING_HEIGHT * display_aspect / 2)
+    scale = f"scale={width}:{SCORING_HEIGHT}:flags=bicubic,setsar=1,format=yuv420p"
+    log = workspace / f"vmaf-{id(distorted):x}.json"
+    options = ":".join(
+        [
+            f"model=version={MODEL}",
+            f"n_threads={threads}",
+            f"n_subsample={subsample}",
+            "shortest=1",
+            "ts_sync_mode=nearest",
+            "log_fmt=json",
+            f"log_path={filter_value(log)}",
+        ]
+    )
+    graph = (
+        f"[0:v]{distorted.frame_limit()}{scale}[distorted];"
+        f"[1:v]{reference.frame_limit()}{scale}[reference];"
+        f"[distorted][reference]libvmaf={options}"
+    )
+    arguments = [
+        *distorted.input_arguments(),
+        *reference.input_arguments(),
+        "-lavfi", graph,
+        "-f", "null", "-",
+    ]  # fmt: skip
+    try:
+        run_ffmpeg(
+            arguments,
+            action="measure VMAF",
+            on_progress=on_progress,
+            stall_timeout=stall_timeout,
+        )
+        report = json.loads(log.read_text())
+    finally:
+        log.unlink(missing_ok=True)
+    scores = [frame["metrics"]["vmaf"] for frame in report["frames"]]
+    if not scores:
+        raise MediaError("Could not measure VMAF: no frames were compared.")
+    if reference.frames is not None:
+        expected = math.ceil(reference.frames / subsample)
+        if len(scores) < expected:
+            raise MediaError(
+                f"Could not measure VMAF: {len(scores)} frames were compared, "
+                f"{expected} expected; the encode lost frames."
+            )
+    return Score(
+        mean=statistics.fmean(scores), p5=percentile(scores, 5), frames=len(scores)
+    )
+
+
+def percentile(values: list[float], rank: float) -> float:
+    """The ``rank``-th percentile, interpolated between the closest values."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * rank / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
