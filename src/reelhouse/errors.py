@@ -57,6 +57,13 @@ VIDEO_FAILED = _kind(
     "video_failed", 409, "The video could not be processed; see its 'error' field."
 )
 
+ENCODING_INVALID = _kind(
+    "encoding_invalid",
+    400,
+    "The encoding request is not valid: quality is a VMAF score from 60 to 99, "
+    "profile one of fast, balanced, max, and codec one of h264, hevc, av1.",
+)
+
 RANGE_NOT_SATISFIABLE = _kind(
     "range_not_satisfiable", 416, "No requested range lies within the file."
 )

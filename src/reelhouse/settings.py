@@ -2,9 +2,15 @@
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The encoder's profiles and codecs, by name (reelhouse.media.codecs has them
+# as enums, and loads PyAV with the media package).
+ProfileName = Literal["fast", "balanced", "max"]
+CodecName = Literal["h264", "hevc", "av1"]
 
 
 class Settings(BaseSettings):
@@ -67,6 +73,20 @@ class Settings(BaseSettings):
         "considered dead and runs again.",
     )
     job_max_attempts: int = Field(default=3, ge=1)
+    quality: float = Field(
+        default=95.0,
+        ge=60,
+        le=99,
+        description="VMAF the download must reach on average (the 5th "
+        "percentile of frames must reach it less 5); uploads may set their own.",
+    )
+    profile: ProfileName = Field(
+        default="balanced",
+        description="How hard the encoder searches: fast, balanced or max.",
+    )
+    codec: CodecName = Field(
+        default="h264", description="Codec of the download: h264, hevc or av1."
+    )
 
     @property
     def resolved_database_url(self) -> str:

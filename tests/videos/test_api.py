@@ -45,7 +45,8 @@ def test_list_is_newest_first_with_every_documented_field(app: App) -> None:
         "id", "name", "status", "upload_id", "original", "type", "original_size",
         "size", "private", "is_archived", "upload_percent", "compression_progress",
         "default_key", "token", "permission", "tags", "related", "created_at",
-        "updated_at", "duration", "width", "height", "error",
+        "updated_at", "duration", "width", "height", "error", "renditions",
+        "compression",
     }  # fmt: skip
     assert set(videos[0]) == expected
     assert videos[0]["status"] == "uploading"

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from reelhouse.db import Database
 from reelhouse.storage import BlobStore
 from reelhouse.uploads import UploadInfo, UploadStore
-from reelhouse.videos import states
+from reelhouse.videos import encoding, states
 from reelhouse.videos.models import Video
 from reelhouse.videos.naming import UNTITLED, clean_name, folded
 
@@ -50,6 +50,8 @@ class VideoIntake:
         self._progress_written: dict[str, tuple[float, dict[str, int]]] = {}
 
     def created(self, upload: UploadInfo) -> None:
+        # Checked first: a bad request leaves no video behind.
+        wanted = encoding.requested(upload.metadata)
         filename = clean_name(upload.metadata.get("filename", ""))
         name = clean_name(upload.metadata.get("name", "")) or filename or UNTITLED
         video = Video(
@@ -61,6 +63,7 @@ class VideoIntake:
             original=filename,
             type=_mime_type(upload.metadata, filename),
             original_size=upload.length or 0,
+            encoding=wanted,
         )
         with self.database.session() as session:
             session.add(video)

@@ -38,6 +38,11 @@ class Video(Base):
     width: Mapped[int | None] = mapped_column(Integer, default=None)
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     media: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the upload asked of the encoder (quality, profile, codec), and what
+    # the encoder made: every rendition, and the download's compression report.
+    encoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    compression: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     original_key: Mapped[str | None] = mapped_column(String(300), default=None)
     video_key: Mapped[str | None] = mapped_column(String(300), default=None)

@@ -12,14 +12,20 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 
 from reelhouse.db import Database, utcnow
 from reelhouse.settings import Settings
 from reelhouse.storage import BlobStore
-from reelhouse.videos import states
+from reelhouse.videos import encoding, states
 from reelhouse.videos.models import Video
+
+if TYPE_CHECKING:
+    from reelhouse.media import EncodeResult
+    from reelhouse.media.probe import MediaInfo
+    from reelhouse.media.targeting import TargetedEncode
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +72,13 @@ class Processor:
 
     def _process(self, video_id: str, workspace: Path) -> None:
         from reelhouse import media
+        from reelhouse.media import Codec, Profile, Target, encode_targeted
 
         with self.database.session() as session:
             video = session.get(Video, video_id)
             assert video is not None and video.original_key is not None
             source = self.blobs.local_path(video.original_key)
+            video_encoding = dict(video.encoding)
 
         info = media.probe(source)
         self._update(
@@ -80,33 +88,44 @@ class Processor:
             height=info.height,
             media=asdict(info),
         )
-        encoded = media.encode_mp4(
+        quality, profile, codec = encoding.resolved(video_encoding, self.settings)
+        target = Target(mean=quality, p5=quality - encoding.P5_ALLOWANCE)
+        encoded = encode_targeted(
             source,
             workspace / "video.mp4",
             info,
+            codec=Codec(codec),
+            profile=Profile(profile),
+            target=target,
+            workspace=workspace / "encode",
             on_progress=self._progress_reporter(video_id),
         )
-        if encoded.size >= source.stat().st_size and media.can_remux(info):
-            # The upload is already smaller than its re-encode and plays as it
-            # is: the download must never be the larger of the two.
-            # TODO(#4): a quality-targeted encode instead of one fixed CRF.
+        download = _download_rendition(encoded)
+        original_size = source.stat().st_size
+        path, size = encoded.path, encoded.size
+        if size >= original_size and media.can_remux(info):
+            # The upload is already smaller than what the target needs and
+            # plays as it is: the download must never be the larger of the two.
             remuxed = media.remux_mp4(source, workspace / "remux.mp4", info)
-            if remuxed.size < encoded.size:
-                encoded = remuxed
+            if remuxed.size < size:
+                path, size = remuxed.path, remuxed.size
+                download = _download_rendition(encoded, remuxed=remuxed)
         media.make_poster(source, workspace / "poster.jpg", info)
 
         video_key = f"videos/{video_id}/video.mp4"
         poster_key = f"videos/{video_id}/poster.jpg"
-        self.blobs.adopt(video_key, encoded.path)
+        self.blobs.adopt(video_key, path)
         self.blobs.adopt(poster_key, workspace / "poster.jpg")
         self._update(
             video_id,
             status=states.READY,
-            size=encoded.size,
-            width=encoded.width,
-            height=encoded.height,
+            size=size,
+            width=download["width"],
+            height=download["height"],
             video_key=video_key,
             poster_key=poster_key,
+            renditions=[download],
+            compression=_compression(info, original_size, download, encoded),
             compression_progress=100,
             lease_until=None,
         )
@@ -170,3 +189,56 @@ def stalled(database: Database, lease_seconds: float) -> list[str]:
                 )
             )
         )
+
+
+def _download_rendition(
+    encoded: "TargetedEncode", remuxed: "EncodeResult | None" = None
+) -> dict[str, Any]:
+    """The download as the API lists it among the renditions."""
+    if remuxed is not None:
+        # The source's own pictures, repackaged: nothing was lost.
+        width, height, size, duration = (
+            remuxed.width, remuxed.height, remuxed.size, remuxed.duration,
+        )  # fmt: skip
+        codec, vmaf, vmaf_p5 = "h264", 100.0, 100.0
+    else:
+        width, height, size, duration = (
+            encoded.width, encoded.height, encoded.size, encoded.duration,
+        )  # fmt: skip
+        codec = encoded.codec.value
+        vmaf, vmaf_p5 = encoded.score.mean, encoded.score.p5
+    return {
+        "kind": "download",
+        "codec": codec,
+        "width": width,
+        "height": height,
+        "bitrate": round(size * 8 / duration) if duration else None,
+        "bytes": size,
+        "vmaf": round(vmaf, 2),
+        "vmaf_p5": round(vmaf_p5, 2),
+        "remuxed": remuxed is not None,
+    }
+
+
+def _compression(
+    info: "MediaInfo",
+    original_size: int,
+    download: dict[str, Any],
+    encoded: "TargetedEncode",
+) -> dict[str, Any]:
+    """What the encoder saved against the upload, and what it cost."""
+    duration = info.duration
+    return {
+        "original_bitrate": round(original_size * 8 / duration) if duration else None,
+        "bitrate": download["bitrate"],
+        "bytes_saved_pct": round(100 * (1 - download["bytes"] / original_size), 1),
+        "vmaf": download["vmaf"],
+        "vmaf_p5": download["vmaf_p5"],
+        "codec": download["codec"],
+        "profile": encoded.profile.value,
+        "crfs": encoded.crfs,
+        "encode_seconds": round(encoded.encode_seconds, 2),
+        "speed_x_realtime": round(duration / encoded.encode_seconds, 2)
+        if encoded.encode_seconds
+        else None,
+    }

@@ -38,6 +38,10 @@ class VideoOut(BaseModel):
     width: int | None
     height: int | None
     error: str | None
+    renditions: list[dict[str, Any]]
+    """Each encoding made: codec, size, bitrate, bytes and VMAF (mean, p5)."""
+    compression: dict[str, Any] | None
+    """The download against the upload: bitrates, bytes saved, VMAF, time."""
 
 
 def represent(video: Video) -> dict[str, Any]:
@@ -66,6 +70,8 @@ def represent(video: Video) -> dict[str, Any]:
         width=video.width,
         height=video.height,
         error=video.error,
+        renditions=list(video.renditions),
+        compression=video.compression,
     ).model_dump()
 
 
