@@ -21,16 +21,23 @@ from tests.conftest import App
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
-def upload_file(app: App, key: str, path: Path) -> str:
+def tus_metadata(pairs: dict[str, str]) -> str:
+    return ",".join(
+        f"{name} {base64.b64encode(value.encode()).decode()}"
+        for name, value in pairs.items()
+    )
+
+
+def upload_file(app: App, key: str, path: Path, **metadata: str) -> str:
     """Upload ``path`` through tus in one PATCH; returns the video id."""
     data = path.read_bytes()
-    encoded_key = base64.b64encode(key.encode()).decode()
+    pairs = {"api_key": key, **metadata}
     created = app.client.post(
         "/files/",
         headers={
             **TUS,
             "Upload-Length": str(len(data)),
-            "Upload-Metadata": f"api_key {encoded_key}",
+            "Upload-Metadata": tus_metadata(pairs),
         },
     )
     location = created.headers["location"].removeprefix("http://testserver")
@@ -178,3 +185,95 @@ def test_a_playable_upload_smaller_than_its_encode_is_remuxed(
     assert head.find(b"moov") != -1 and head.find(b"moov") < max(
         head.find(b"mdat"), 4096
     )
+
+
+@pytest.mark.slow
+def test_a_ready_video_streams_over_hls_with_a_storyboard(
+    app: App, media: Path
+) -> None:
+    key = app.account()
+    video_id = upload_file(app, key, media / "hello-720p-screen.mp4", profile="fast")
+    processor().process(video_id)
+    shown = app.client.get(f"/videos/get/{video_id}", headers={"X-Api-Key": key})
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["status"] == "ready"
+
+    download, *rungs = body["renditions"]
+    assert download["kind"] == "download" and download["codec"] == "h264"
+    assert download["bytes"] == body["size"]
+    assert 2 <= len(rungs) <= 5
+    assert [r["height"] for r in rungs] == sorted(
+        (r["height"] for r in rungs), reverse=True
+    )
+    assert rungs[0]["height"] == 720
+    for rung in rungs:
+        assert rung["kind"] == "hls" and rung["bytes"] > 0 and rung["bitrate"] > 0
+        assert 0 < rung["vmaf_p5"] <= rung["vmaf"] <= 100
+    compression = body["compression"]
+    assert compression["profile"] == "fast"
+    assert compression["original_bitrate"] > compression["bitrate"]
+    assert compression["bytes_saved_pct"] > 50  # a screen recording at 4 Mb/s
+    assert compression["vmaf"] >= 94
+    assert compression["encode_seconds"] > 0 and compression["speed_x_realtime"] > 0
+
+    def fetch(path: str) -> bytes:
+        answer = app.client.get(
+            f"/videos/{video_id}/{path}", headers={"X-Api-Key": key}
+        )
+        assert answer.status_code == 200, (path, answer.text)
+        return answer.content
+
+    master = fetch("hls/master.m3u8").decode()
+    listed = [line for line in master.splitlines() if line.endswith(".m3u8")]
+    assert len(listed) == len(rungs)
+    for playlist in listed:
+        media_playlist = fetch(f"hls/{playlist}").decode()
+        segment = next(
+            line for line in media_playlist.splitlines() if line.endswith(".m4s")
+        )
+        folder = playlist.rsplit("/", 1)[0]
+        assert len(fetch(f"hls/{folder}/{segment}")) > 0
+    index = fetch("storyboard/storyboard.vtt").decode()
+    assert index.startswith("WEBVTT") and "storyboard.jpg#xywh=" in index
+    assert fetch("storyboard/storyboard.jpg")[:2] == b"\xff\xd8"
+
+    other = app.account("other")
+    hidden = app.client.get(
+        f"/videos/{video_id}/hls/master.m3u8", headers={"X-Api-Key": other}
+    )
+    assert hidden.status_code == 404
+    outside = app.client.get(
+        f"/videos/{video_id}/hls/..%2F..%2Fvideo.mp4", headers={"X-Api-Key": key}
+    )
+    assert outside.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("metadata", "detail"),
+    [
+        ({"quality": "high"}, "not a number"),
+        ({"quality": "101"}, "outside 60 to 99"),
+        ({"profile": "turbo"}, "profile 'turbo'"),
+        ({"codec": "vp9"}, "codec 'vp9'"),
+    ],
+)
+def test_a_bad_encoding_request_is_refused_at_upload(
+    app: App, metadata: dict[str, str], detail: str
+) -> None:
+    key = app.account()
+    pairs = {"api_key": key, **metadata}
+    created = app.client.post(
+        "/files/",
+        headers={
+            **TUS,
+            "Upload-Length": "10",
+            "Upload-Metadata": tus_metadata(pairs),
+        },
+    )
+    assert created.status_code == 400
+    error = created.json()["error"]
+    assert error["code"] == "encoding_invalid"
+    assert detail in error["message"]
+    listed = app.client.get("/videos/list", headers={"X-Api-Key": key})
+    assert listed.json() == []

@@ -47,6 +47,10 @@ class Video(Base):
     original_key: Mapped[str | None] = mapped_column(String(300), default=None)
     video_key: Mapped[str | None] = mapped_column(String(300), default=None)
     poster_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    # The HLS master playlist; its renditions' files sit beside it.
+    streaming_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    # The WebVTT index of the scrubbing previews; its sprite sits beside it.
+    storyboard_key: Mapped[str | None] = mapped_column(String(300), default=None)
 
     # The processing job's lease: a job that stops renewing it is presumed
     # dead, and the video is handed to another run.

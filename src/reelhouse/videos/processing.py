@@ -7,6 +7,7 @@ adopted only when complete, so a second run never sees half a file.
 
 import logging
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from reelhouse.videos.models import Video
 
 if TYPE_CHECKING:
     from reelhouse.media import EncodeResult
+    from reelhouse.media.hls import Ladder
     from reelhouse.media.probe import MediaInfo
     from reelhouse.media.targeting import TargetedEncode
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # How often a running job writes its progress (and renews its lease).
 PROGRESS_INTERVAL = 1.0
+# Streaming rungs are scored on every n-th frame: a report, not a search.
+RUNG_SUBSAMPLE = 4
 
 
 class Processor:
@@ -88,6 +92,7 @@ class Processor:
             height=info.height,
             media=asdict(info),
         )
+        report = self._progress_reporter(video_id)
         quality, profile, codec = encoding.resolved(video_encoding, self.settings)
         target = Target(mean=quality, p5=quality - encoding.P5_ALLOWANCE)
         encoded = encode_targeted(
@@ -98,7 +103,7 @@ class Processor:
             profile=Profile(profile),
             target=target,
             workspace=workspace / "encode",
-            on_progress=self._progress_reporter(video_id),
+            on_progress=lambda fraction: report(0.7 * fraction),
         )
         download = _download_rendition(encoded)
         original_size = source.stat().st_size
@@ -111,11 +116,21 @@ class Processor:
                 path, size = remuxed.path, remuxed.size
                 download = _download_rendition(encoded, remuxed=remuxed)
         media.make_poster(source, workspace / "poster.jpg", info)
+        report(0.75)
+        ladder, ladder_renditions = self._ladder(
+            source, workspace, info, encoded, report
+        )
+        (workspace / "storyboard").mkdir()
+        storyboard = media.make_storyboard(source, workspace / "storyboard", info)
 
-        video_key = f"videos/{video_id}/video.mp4"
-        poster_key = f"videos/{video_id}/poster.jpg"
+        prefix = f"videos/{video_id}"
+        video_key, poster_key = f"{prefix}/video.mp4", f"{prefix}/poster.jpg"
         self.blobs.adopt(video_key, path)
         self.blobs.adopt(poster_key, workspace / "poster.jpg")
+        streaming_key = self._adopt_folder(f"{prefix}/hls", ladder.master.parent)
+        storyboard_key = self._adopt_folder(
+            f"{prefix}/storyboard", storyboard.index.parent
+        )
         self._update(
             video_id,
             status=states.READY,
@@ -124,11 +139,76 @@ class Processor:
             height=download["height"],
             video_key=video_key,
             poster_key=poster_key,
-            renditions=[download],
+            streaming_key=f"{streaming_key}/{ladder.master.name}",
+            storyboard_key=f"{storyboard_key}/{storyboard.index.name}",
+            renditions=[download, *ladder_renditions],
             compression=_compression(info, original_size, download, encoded),
             compression_progress=100,
             lease_until=None,
         )
+
+    def _ladder(
+        self,
+        source: Path,
+        workspace: Path,
+        info: "MediaInfo",
+        encoded: "TargetedEncode",
+        report: Callable[[float], None],
+    ) -> "tuple[Ladder, list[dict[str, Any]]]":
+        """The HLS ladder, each rung scored; the rungs as the API lists them."""
+        from reelhouse import media
+        from reelhouse.media.hls import default_maxrate_kbps
+        from reelhouse.media.vmaf import Clip, measure
+
+        # The download's search found what this content needs at full size;
+        # each rung takes the same quality setting, capped for streaming.
+        crf = statistics.median(encoded.crfs)
+        rungs = [
+            media.Rung(height, crf, default_maxrate_kbps(height))
+            for height in media.ladder_heights(info)
+        ]
+        ladder = media.package_hls(
+            source,
+            workspace / "hls",
+            info,
+            rungs,
+            on_progress=lambda seconds: report(
+                0.75 + 0.15 * min(1.0, seconds / info.duration)
+            ),
+        )
+        listed = []
+        for rendition in ladder.renditions:
+            score = measure(
+                Clip(rendition.playlist),
+                Clip(source),
+                display_aspect=info.display_aspect,
+                workspace=workspace,
+                subsample=RUNG_SUBSAMPLE,
+            )
+            listed.append(
+                {
+                    "kind": "hls",
+                    "name": rendition.name,
+                    "codec": "h264",
+                    "codecs": rendition.codec,
+                    "width": rendition.width,
+                    "height": rendition.height,
+                    "bitrate": rendition.bitrate,
+                    "bytes": rendition.bytes,
+                    "vmaf": round(score.mean, 2),
+                    "vmaf_p5": round(score.p5, 2),
+                }
+            )
+        return ladder, listed
+
+    def _adopt_folder(self, prefix: str, folder: Path) -> str:
+        """Store every file under ``folder`` below ``prefix``; the prefix."""
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                self.blobs.adopt(
+                    f"{prefix}/{path.relative_to(folder).as_posix()}", path
+                )
+        return prefix
 
     def _claim(self, video_id: str) -> int | None:
         """Take the video's lease; the attempt number, or None if not ours."""

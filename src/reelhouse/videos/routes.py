@@ -1,15 +1,16 @@
-"""The documented video calls: list, get, search, download."""
+"""The documented video calls (list, get, search, download), and streaming."""
 
+from pathlib import PurePosixPath
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
 from reelhouse import errors
 from reelhouse.accounts.auth import CurrentAccount
 from reelhouse.db import get_database
 from reelhouse.errors import ReelhouseError
-from reelhouse.storage import get_blob_store
+from reelhouse.storage import InvalidKey, MissingBlob, get_blob_store
 from reelhouse.videos import states
 from reelhouse.videos.delivery import file_download
 from reelhouse.videos.library import get_video, list_videos, search_videos
@@ -82,3 +83,53 @@ def download_route(
         filename += ".mp4"
     path = get_blob_store().local_path(video.video_key)
     return file_download(request, path, filename, "video/mp4")
+
+
+# What the streaming and scrubbing files are, by their name's ending.
+_STREAM_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
+}
+
+
+@router.get(
+    "/videos/{video_id}/hls/{name:path}",
+    response_class=FileResponse,
+    responses=errors.documented(errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY),
+)
+def streaming_route(video_id: str, name: str, account_id: CurrentAccount) -> Response:
+    """The HLS ladder: ``master.m3u8``, and the playlists and segments it names."""
+    return _ready_file(account_id, video_id, "streaming_key", name)
+
+
+@router.get(
+    "/videos/{video_id}/storyboard/{name:path}",
+    response_class=FileResponse,
+    responses=errors.documented(errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY),
+)
+def storyboard_route(video_id: str, name: str, account_id: CurrentAccount) -> Response:
+    """Scrubbing previews: ``storyboard.vtt`` and the sprite image it names."""
+    return _ready_file(account_id, video_id, "storyboard_key", name)
+
+
+def _ready_file(account_id: str, video_id: str, column: str, name: str) -> Response:
+    with get_database().session() as session:
+        video = get_video(session, account_id, video_id)
+    index_key: str | None = getattr(video, column)
+    if video.status != states.READY or index_key is None:
+        raise ReelhouseError(
+            errors.VIDEO_NOT_READY,
+            f"The video is {video.status}; nothing to stream yet.",
+        )
+    suffix = PurePosixPath(name).suffix
+    if suffix not in _STREAM_TYPES:
+        raise ReelhouseError(errors.NOT_FOUND)
+    folder = index_key.rsplit("/", 1)[0]
+    try:
+        path = get_blob_store().local_path(f"{folder}/{name}")
+    except (InvalidKey, MissingBlob):
+        raise ReelhouseError(errors.NOT_FOUND) from None
+    return FileResponse(path, media_type=_STREAM_TYPES[suffix])

@@ -1,4 +1,4 @@
-"""video encoding request, renditions and compression report
+"""video encoding request, renditions, compression report, streaming, storyboard
 
 Revision ID: 0002
 Revises: 0001
@@ -25,10 +25,14 @@ def upgrade() -> None:
             sa.Column("renditions", sa.JSON(), nullable=False, server_default="[]")
         )
         table.add_column(sa.Column("compression", sa.JSON(), nullable=True))
+        table.add_column(sa.Column("streaming_key", sa.String(300), nullable=True))
+        table.add_column(sa.Column("storyboard_key", sa.String(300), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("videos") as table:
+        table.drop_column("storyboard_key")
+        table.drop_column("streaming_key")
         table.drop_column("compression")
         table.drop_column("renditions")
         table.drop_column("encoding")
