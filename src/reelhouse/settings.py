@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         "considered dead and runs again.",
     )
     job_max_attempts: int = Field(default=3, ge=1)
+    job_retry_seconds: float = Field(
+        default=30.0,
+        description="Wait before a job whose FFmpeg stalled runs again; doubles "
+        "with each attempt.",
+    )
+    ffmpeg_stall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="An FFmpeg run that makes no progress for this long is killed.",
+    )
     quality: float = Field(
         default=95.0,
         ge=60,

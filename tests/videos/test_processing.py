@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from reelhouse.db import get_database, utcnow
 from reelhouse.jobs import get_queue
+from reelhouse.media import ffmpeg
 from reelhouse.settings import get_settings
 from reelhouse.storage import get_blob_store
 from reelhouse.videos.models import Video
@@ -277,3 +278,40 @@ def test_a_bad_encoding_request_is_refused_at_upload(
     assert detail in error["message"]
     listed = app.client.get("/videos/list", headers={"X-Api-Key": key})
     assert listed.json() == []
+
+
+def test_a_hung_ffmpeg_is_retried_later_then_the_video_fails_with_why(
+    app: App, media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hung = tmp_path / "ffmpeg"
+    hung.write_text("#!/bin/sh\necho 'Waiting for the device' >&2\nexec sleep 60\n")
+    hung.chmod(0o755)
+    monkeypatch.setattr(ffmpeg, "ffmpeg_executable", lambda: str(hung))
+    settings = get_settings().model_copy(
+        update={"ffmpeg_stall_seconds": 0.5, "job_retry_seconds": 10.0}
+    )
+    retries: list[float] = []
+    stalled = Processor(
+        get_database(),
+        get_blob_store(),
+        settings,
+        retry=lambda _video_id, delay: retries.append(delay),
+    )
+    video_id = upload_file(app, app.account(), media / "bunny-animation.mp4")
+
+    for attempt in range(1, settings.job_max_attempts + 1):
+        stalled.process(video_id)
+        now = video(video_id)
+        if attempt < settings.job_max_attempts:
+            assert now.status == "processing"
+            assert now.error is not None and now.error.startswith("Retrying in")
+            # The retry's time has come.
+            set_video(video_id, lease_until=utcnow() - timedelta(seconds=1))
+
+    assert retries == [10.0, 20.0]  # waiting longer each time
+    failed = video(video_id)
+    assert failed.status == "error"
+    assert failed.error is not None
+    assert "FFmpeg made no progress for 0.5 s" in failed.error
+    assert "Its last message: Waiting for the device" in failed.error
+    assert "after 3 attempts" in failed.error

@@ -85,7 +85,9 @@ def can_remux(info: MediaInfo) -> bool:
     return info.video_codec == "h264" and info.audio_codec in (None, "aac")
 
 
-def remux_mp4(source: Path, target: Path, info: MediaInfo) -> EncodeResult:
+def remux_mp4(
+    source: Path, target: Path, info: MediaInfo, *, stall_timeout: float = 120.0
+) -> EncodeResult:
     """Copy ``source``'s first video and audio streams into a faststart MP4.
 
     For a source already smaller than its re-encode: a download should never
@@ -102,13 +104,19 @@ def remux_mp4(source: Path, target: Path, info: MediaInfo) -> EncodeResult:
         arguments += ["-map", "0:a:0"]
     arguments += ["-c", "copy", "-movflags", "+faststart", "-f", "mp4"]
     with _staged(target) as staged:
-        run_ffmpeg([*arguments, file_url(staged)], action="remux the video")
+        run_ffmpeg(
+            [*arguments, file_url(staged)],
+            action="remux the video",
+            stall_timeout=stall_timeout,
+        )
         output = probe(staged)
         ensure_complete(output.duration, info.duration)
     return _result(target, output)
 
 
-def make_poster(source: Path, target: Path, info: MediaInfo) -> None:
+def make_poster(
+    source: Path, target: Path, info: MediaInfo, *, stall_timeout: float = 120.0
+) -> None:
     """Write a JPEG of the frame about 1 s in (the middle of shorter clips)."""
     position = 1.0 if info.duration >= 2.0 else info.duration / 2
     arguments = [
@@ -124,7 +132,11 @@ def make_poster(source: Path, target: Path, info: MediaInfo) -> None:
         "-update", "1",
     ]  # fmt: skip
     with _staged(target) as staged:
-        run_ffmpeg([*arguments, file_url(staged)], action="make a poster")
+        run_ffmpeg(
+            [*arguments, file_url(staged)],
+            action="make a poster",
+            stall_timeout=stall_timeout,
+        )
         # The image muxer creates its file only when a frame arrives.
         if not staged.exists() or staged.stat().st_size == 0:
             raise MediaError(

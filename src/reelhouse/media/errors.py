@@ -1,4 +1,4 @@
-"""The one error the media package raises for a file it cannot turn into a video."""
+"""The errors the media package raises for a file it cannot turn into a video."""
 
 
 class MediaError(Exception):
@@ -13,3 +13,11 @@ class MediaError(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class MediaStalled(MediaError):
+    """FFmpeg stopped making progress and was killed.
+
+    Unlike other failures this may say nothing about the file (an overloaded
+    or failing machine), so the work is worth trying again later.
+    """

@@ -19,7 +19,7 @@ from typing import IO
 
 import imageio_ffmpeg
 
-from reelhouse.media.errors import MediaError
+from reelhouse.media.errors import MediaError, MediaStalled
 
 # A progress block's fields that move only when FFmpeg gets work done; fps, speed
 # and bitrate are recomputed on every report even when it is stuck.
@@ -117,17 +117,26 @@ def run_ffmpeg(
         ]
         for reader in readers:
             reader.start()
+        progressed = False
         try:
-            _watch(blocks, on_progress, stall_timeout, action)
-            process.wait(timeout=stall_timeout)
+            progressed = _watch(blocks, on_progress, stall_timeout)
+            if progressed:
+                process.wait(timeout=stall_timeout)
         except subprocess.TimeoutExpired:
-            raise _stalled(action, stall_timeout) from None
+            progressed = False
         finally:
             if process.poll() is None:
                 process.kill()
             for reader in readers:
                 reader.join()
 
+    if not progressed:
+        last = _last_error(stderr_tail)
+        said = f" Its last message: {last}" if last else ""
+        raise MediaStalled(
+            f"Could not {action}: FFmpeg made no progress for {stall_timeout:g} s."
+            + said
+        )
     if process.returncode != 0:
         why = _last_error(stderr_tail) or f"FFmpeg exited with {process.returncode}."
         raise MediaError(f"Could not {action}: {why}")
@@ -160,17 +169,17 @@ def _watch(
     blocks: queue.Queue[ProgressBlock | None],
     on_progress: Callable[[float], None] | None,
     stall_timeout: float,
-    action: str,
-) -> None:
+) -> bool:
+    """Follow FFmpeg's progress until it ends; False if it stopped progressing."""
     last_seen: tuple[str, ...] = ()
     deadline = time.monotonic() + stall_timeout
     while True:
         try:
             block = blocks.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            raise _stalled(action, stall_timeout) from None
+            return False
         if block is None:
-            return
+            return True
 
         seen = tuple(block.get(field, "") for field in _PROGRESS_FIELDS)
         if seen == last_seen:
@@ -188,12 +197,6 @@ def _out_time(block: ProgressBlock) -> float | None:
         return max(0.0, int(block.get("out_time_us", "")) / 1_000_000)
     except ValueError:
         return None
-
-
-def _stalled(action: str, stall_timeout: float) -> MediaError:
-    return MediaError(
-        f"Could not {action}: FFmpeg made no progress for {stall_timeout:g} s."
-    )
 
 
 def _last_error(stderr_lines: Iterable[str]) -> str | None:

@@ -37,19 +37,30 @@ PROGRESS_INTERVAL = 1.0
 RUNG_SUBSAMPLE = 4
 
 
+Retry = Callable[[str, float], None]
+"""Run the video's job again after so many seconds."""
+
+
 class Processor:
     def __init__(
-        self, database: Database, blobs: BlobStore, settings: Settings
+        self,
+        database: Database,
+        blobs: BlobStore,
+        settings: Settings,
+        retry: Retry | None = None,
     ) -> None:
         self.database = database
         self.blobs = blobs
         self.settings = settings
+        self.retry = retry
         self.lease = timedelta(seconds=settings.job_lease_seconds)
+        self.stall = settings.ffmpeg_stall_seconds
 
     def process(self, video_id: str) -> None:
         # Imported here: PyAV and FFmpeg's libraries are loaded only by the
         # processes that run jobs, not by every API process.
         from reelhouse.media import MediaError
+        from reelhouse.media.errors import MediaStalled
 
         attempt = self._claim(video_id)
         if attempt is None:
@@ -63,6 +74,8 @@ class Processor:
         workspace.mkdir(parents=True)
         try:
             self._process(video_id, workspace)
+        except MediaStalled as error:
+            self._stalled(video_id, attempt, error.reason)
         except MediaError as error:
             self._fail(video_id, error.reason)
         finally:
@@ -104,6 +117,7 @@ class Processor:
             target=target,
             workspace=workspace / "encode",
             on_progress=lambda fraction: report(0.7 * fraction),
+            stall_timeout=self.stall,
         )
         download = _download_rendition(encoded)
         original_size = source.stat().st_size
@@ -111,17 +125,23 @@ class Processor:
         if size >= original_size and media.can_remux(info):
             # The upload is already smaller than what the target needs and
             # plays as it is: the download must never be the larger of the two.
-            remuxed = media.remux_mp4(source, workspace / "remux.mp4", info)
+            remuxed = media.remux_mp4(
+                source, workspace / "remux.mp4", info, stall_timeout=self.stall
+            )
             if remuxed.size < size:
                 path, size = remuxed.path, remuxed.size
                 download = _download_rendition(encoded, remuxed=remuxed)
-        media.make_poster(source, workspace / "poster.jpg", info)
+        media.make_poster(
+            source, workspace / "poster.jpg", info, stall_timeout=self.stall
+        )
         report(0.75)
         ladder, ladder_renditions = self._ladder(
             source, workspace, info, encoded, report
         )
         (workspace / "storyboard").mkdir()
-        storyboard = media.make_storyboard(source, workspace / "storyboard", info)
+        storyboard = media.make_storyboard(
+            source, workspace / "storyboard", info, stall_timeout=self.stall
+        )
 
         prefix = f"videos/{video_id}"
         video_key, poster_key = f"{prefix}/video.mp4", f"{prefix}/poster.jpg"
@@ -144,6 +164,7 @@ class Processor:
             renditions=[download, *ladder_renditions],
             compression=_compression(info, original_size, download, encoded),
             compression_progress=100,
+            error=None,
             lease_until=None,
         )
 
@@ -175,6 +196,7 @@ class Processor:
             on_progress=lambda seconds: report(
                 0.75 + 0.15 * min(1.0, seconds / info.duration)
             ),
+            stall_timeout=self.stall,
         )
         listed = []
         for rendition in ladder.renditions:
@@ -184,6 +206,7 @@ class Processor:
                 display_aspect=info.display_aspect,
                 workspace=workspace,
                 subsample=RUNG_SUBSAMPLE,
+                stall_timeout=self.stall,
             )
             listed.append(
                 {
@@ -243,6 +266,24 @@ class Processor:
             )
 
         return report
+
+    def _stalled(self, video_id: str, attempt: int, reason: str) -> None:
+        """Try a stalled video again later, waiting longer each time; or fail it."""
+        if attempt >= self.settings.job_max_attempts or self.retry is None:
+            self._fail(video_id, f"{reason} Gave up after {attempt} attempts.")
+            return
+        delay = self.settings.job_retry_seconds * 2 ** (attempt - 1)
+        log.info(
+            "video_retry video_id=%s attempt=%d delay=%.0f", video_id, attempt, delay
+        )
+        # The lease runs out as the retry starts: the retry can claim the
+        # video, and the sweep re-queues it if the retry itself is lost.
+        self._update(
+            video_id,
+            error=f"Retrying in {delay:g} s: {reason}",
+            lease_until=utcnow() + timedelta(seconds=delay),
+        )
+        self.retry(video_id, delay)
 
     def _fail(self, video_id: str, reason: str) -> None:
         log.info("video_failed video_id=%s reason=%r", video_id, reason)

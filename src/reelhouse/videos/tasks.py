@@ -31,7 +31,11 @@ def video_tasks() -> VideoTasks:
 
     @queue.task(name="process_video")  # type: ignore[untyped-decorator]
     def process_video(video_id: str) -> None:
-        Processor(get_database(), get_blob_store(), get_settings()).process(video_id)
+        def retry(again: str, delay: float) -> None:
+            process_video.schedule(args=(again,), delay=delay)
+
+        processor = Processor(get_database(), get_blob_store(), get_settings(), retry)
+        processor.process(video_id)
 
     @queue.periodic_task(crontab(minute="*"), name="recover_stalled_videos")  # type: ignore[untyped-decorator]
     def recover_stalled_videos() -> None:
