@@ -9,6 +9,7 @@ import av
 import pytest
 from sqlalchemy import select, update
 
+from reelhouse.accounts.models import Account
 from reelhouse.db import get_database, utcnow
 from reelhouse.jobs import get_queue
 from reelhouse.media import ffmpeg
@@ -315,3 +316,24 @@ def test_a_hung_ffmpeg_is_retried_later_then_the_video_fails_with_why(
     assert "FFmpeg made no progress for 0.5 s" in failed.error
     assert "Its last message: Waiting for the device" in failed.error
     assert "after 3 attempts" in failed.error
+
+
+@pytest.mark.slow
+def test_an_account_asking_for_av1_gets_an_av1_download_named_so(
+    app: App, media: Path
+) -> None:
+    key = app.account()
+    video_id = upload_file(app, key, media / "hello-720p-screen.mp4", profile="fast")
+    with get_database().session() as session:
+        owner = session.get(Account, video(video_id).account_id)
+        assert owner is not None
+        owner.encoding = {"codec": "av1", "quality": 93.0}
+    processor().process(video_id)
+    done = video(video_id)
+    assert done.status == "ready"
+    assert done.renditions[0]["codec"] == "av1"
+    assert done.compression is not None and done.compression["codec"] == "av1"
+    assert done.compression["vmaf"] >= 92  # the account's 93, within 1
+    path = get_blob_store().local_path(str(done.video_key))
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name in {"libdav1d", "av1"}

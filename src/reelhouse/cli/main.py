@@ -175,6 +175,49 @@ def accounts_list(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+@accounts_app.command("encoding")
+def accounts_encoding(
+    account: Annotated[str, typer.Argument(help="The account's id.")],
+    quality: Annotated[
+        float | None, typer.Option(help="VMAF the downloads reach (60 to 99).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="fast, balanced or max.")] = None,
+    codec: Annotated[str | None, typer.Option(help="h264, hevc or av1.")] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Go back to the server's defaults.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Set the account's encoding defaults; each upload may still set its own."""
+    from reelhouse.accounts.models import Account
+    from reelhouse.errors import ReelhouseError
+    from reelhouse.videos.encoding import requested
+
+    given = {"quality": quality, "profile": profile, "codec": codec}
+    try:
+        changes = requested({k: str(v) for k, v in given.items() if v is not None})
+    except ReelhouseError as error:
+        raise _fail(error.message, "See reelhouse accounts encoding --help.") from None
+    with _open_database(data_dir).session() as session:
+        found = session.get(Account, account)
+        if found is None:
+            raise _unknown_account(account)
+        found.encoding = changes if reset else {**found.encoding, **changes}
+        now = dict(found.encoding)
+    settings = get_settings()
+    shown = {
+        "quality": now.get("quality", settings.quality),
+        "profile": now.get("profile", settings.profile),
+        "codec": now.get("codec", settings.codec),
+    }
+    typer.echo(
+        ", ".join(
+            f"{name} {value}" + ("" if name in now else " (server default)")
+            for name, value in shown.items()
+        )
+    )
+
+
 @keys_app.command("create")
 def keys_create(
     account: Annotated[str, typer.Argument(help="The account's id.")],

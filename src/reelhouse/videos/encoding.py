@@ -1,7 +1,8 @@
-"""What an upload asks of the compression engine: a quality, a profile, a codec.
+"""What a video asks of the compression engine: a quality, a profile, a codec.
 
 An upload may set each in its tus metadata (``quality``, ``profile``,
-``codec``); what it leaves out comes from the server's settings.
+``codec``); what it leaves out comes from its account's defaults, and then
+from the server's settings.
 """
 
 from typing import Any, get_args
@@ -16,7 +17,10 @@ P5_ALLOWANCE = 5.0
 
 
 def requested(metadata: dict[str, str]) -> dict[str, Any]:
-    """The encoding fields an upload's metadata sets, checked; raises otherwise."""
+    """The encoding fields ``metadata`` sets, checked; raises otherwise.
+
+    ``metadata`` is an upload's tus metadata, or an account's defaults.
+    """
     wanted: dict[str, Any] = {}
     quality = metadata.get("quality", "").strip()
     if quality:
@@ -37,8 +41,11 @@ def requested(metadata: dict[str, str]) -> dict[str, Any]:
     return wanted
 
 
-def resolved(wanted: dict[str, Any], settings: Settings) -> tuple[float, str, str]:
-    """The quality, profile and codec to encode with: the upload's, else defaults."""
+def resolved(
+    upload: dict[str, Any], account: dict[str, Any], settings: Settings
+) -> tuple[float, str, str]:
+    """The quality, profile and codec to encode with."""
+    wanted = {**account, **upload}
     return (
         float(wanted.get("quality", settings.quality)),
         str(wanted.get("profile", settings.profile)),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 
+from reelhouse.accounts.models import Account
 from reelhouse.db import Database, utcnow
 from reelhouse.settings import Settings
 from reelhouse.storage import BlobStore
@@ -96,6 +97,8 @@ class Processor:
             assert video is not None and video.original_key is not None
             source = self.blobs.local_path(video.original_key)
             video_encoding = dict(video.encoding)
+            account = session.get(Account, video.account_id)
+            account_encoding = dict(account.encoding) if account is not None else {}
 
         info = media.probe(source)
         self._update(
@@ -106,7 +109,9 @@ class Processor:
             media=asdict(info),
         )
         report = self._progress_reporter(video_id)
-        quality, profile, codec = encoding.resolved(video_encoding, self.settings)
+        quality, profile, codec = encoding.resolved(
+            video_encoding, account_encoding, self.settings
+        )
         target = Target(mean=quality, p5=quality - encoding.P5_ALLOWANCE)
         encoded = encode_targeted(
             source,

@@ -1,4 +1,4 @@
-"""video encoding request, renditions, compression report, streaming, storyboard
+"""encoding defaults and requests, renditions, compression, streaming, storyboard
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("accounts") as table:
+        table.add_column(
+            sa.Column("encoding", sa.JSON(), nullable=False, server_default="{}")
+        )
     with op.batch_alter_table("videos") as table:
         table.add_column(
             sa.Column("encoding", sa.JSON(), nullable=False, server_default="{}")
@@ -30,6 +34,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts") as table:
+        table.drop_column("encoding")
     with op.batch_alter_table("videos") as table:
         table.drop_column("storyboard_key")
         table.drop_column("streaming_key")
