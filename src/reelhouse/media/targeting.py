@@ -24,7 +24,7 @@ from reelhouse.media.codecs import ENCODERS, Codec, Encoder, Profile
 from reelhouse.media.errors import MediaError
 from reelhouse.media.ffmpeg import file_url, filter_value, run_ffmpeg
 from reelhouse.media.probe import MediaInfo, ensure_complete, probe
-from reelhouse.media.vmaf import Clip, Score, measure
+from reelhouse.media.vmaf import EVEN_CROP, Clip, Score, measure
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ MAX_STEP = 8
 PLATEAU_SLOPE = 0.1
 PLATEAU_MARGIN = 0.3
 
-# H.264 needs even dimensions in 4:2:0; cropping the odd line resamples nothing.
-EVEN_CROP = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
 
 
 @dataclass(frozen=True)
@@ -289,7 +287,8 @@ def split_scenes(
     splits = ",".join(str(scene.first) for scene in scenes[1:])
     arguments = [
         "-i", file_url(source), "-map", "0:V:0", "-an",
-        "-c:v", "ffv1", "-level", "3", "-threads", "2",
+        # -g 1: every frame a key frame, so the muxer can cut at any frame.
+        "-c:v", "ffv1", "-level", "3", "-g", "1", "-threads", "2",
         "-f", "segment", "-reset_timestamps", "1",
         # Without split points the muxer would cut every 2 s by default.
         *(["-segment_frames", splits] if splits else ["-segment_time", "100000000"]),

@@ -20,6 +20,7 @@ from reelhouse.media.errors import MediaError
 from reelhouse.media.ffmpeg import file_url, filter_value, run_ffmpeg
 
 MODEL = "vmaf_v0.6.1"
+EVEN_CROP = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
 SCORING_HEIGHT = 1080
 
 
@@ -78,13 +79,23 @@ def measure(
     than the reference holds.
     """
     width = 2 * round(SCORING_HEIGHT * display_aspect / 2)
-    scale = f"scale={width}:{SCORING_HEIGHT}:flags=bicubic,setsar=1,format=yuv420p"
+    # Subsampling drops frames before the costly upscale, not only before the
+    # model: both streams keep the same frames, with their own timestamps.
+    keep = f"select='not(mod(n\\,{subsample}))'," if subsample > 1 else ""
+    # Both streams start at zero: a seek leaves the reference's first frame a
+    # little after zero, the encode's at zero, and pairing by nearest
+    # timestamp would then be a coin toss at every frame.
+    # Encodes drop an odd last row or column (4:2:0 needs even sizes); the
+    # source loses it too, or the upscale would shift every row a little.
+    scale = (
+        f"setpts=PTS-STARTPTS,{keep}{EVEN_CROP},"
+        f"scale={width}:{SCORING_HEIGHT}:flags=bicubic,setsar=1,format=yuv420p"
+    )
     log = workspace / f"vmaf-{id(distorted):x}.json"
     options = ":".join(
         [
             f"model=version={MODEL}",
             f"n_threads={threads}",
-            f"n_subsample={subsample}",
             "shortest=1",
             "ts_sync_mode=nearest",
             "log_fmt=json",
@@ -117,7 +128,10 @@ def measure(
         raise MediaError("Could not measure VMAF: no frames were compared.")
     if reference.frames is not None:
         expected = math.ceil(reference.frames / subsample)
-        if len(scores) < expected:
+        # Frames kept sparsely are paired at the end only once the other
+        # stream has a frame past them; the very last may go unscored.
+        allowed = expected - (1 if subsample > 1 else 0)
+        if len(scores) < allowed:
             raise MediaError(
                 f"Could not measure VMAF: {len(scores)} frames were compared, "
                 f"{expected} expected; the encode lost frames."

@@ -8,8 +8,10 @@ adopted only when complete, so a second run never sees half a file.
 import logging
 import shutil
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -74,7 +76,8 @@ class Processor:
         shutil.rmtree(workspace, ignore_errors=True)
         workspace.mkdir(parents=True)
         try:
-            self._process(video_id, workspace)
+            with self._lease_kept(video_id):
+                self._process(video_id, workspace)
         except MediaStalled as error:
             self._stalled(video_id, attempt, error.reason)
         except MediaError as error:
@@ -237,6 +240,28 @@ class Processor:
                     f"{prefix}/{path.relative_to(folder).as_posix()}", path
                 )
         return prefix
+
+    @contextmanager
+    def _lease_kept(self, video_id: str) -> Iterator[None]:
+        """Renew the video's lease while the run is alive.
+
+        From a thread of this process: a run that dies stops renewing at
+        once, whatever step it was in, and a long step without progress
+        reports (a VMAF score, a storyboard) does not look dead.
+        """
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lease.total_seconds() / 3):
+                self._update(video_id, lease_until=utcnow() + self.lease)
+
+        keeper = threading.Thread(target=renew, name=f"lease-{video_id[:8]}")
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def _claim(self, video_id: str) -> int | None:
         """Take the video's lease; the attempt number, or None if not ours."""
