@@ -45,7 +45,6 @@ PLATEAU_SLOPE = 0.1
 PLATEAU_MARGIN = 0.3
 
 
-
 @dataclass(frozen=True)
 class Target:
     mean: float = 95.0
