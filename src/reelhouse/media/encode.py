@@ -8,13 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelhouse.media.errors import MediaError
-from reelhouse.media.ffmpeg import file_url, run_ffmpeg
+from reelhouse.media.ffmpeg import EVEN_CROP, file_url, run_ffmpeg
 from reelhouse.media.probe import MediaInfo, ensure_complete, probe
-
-# H.264 needs even dimensions in 4:2:0. Cropping the odd row or column keeps the
-# sample aspect ratio exact and resamples nothing; scaling by one pixel would blur
-# the whole picture or leave a ratio like 404:405 behind.
-_EVEN_CROP = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
 
 # Browsers ignore a JPEG's pixel aspect, so non-square pixels are scaled out.
 _DISPLAY_SIZE = "scale=iw*sar:ih,setsar=1"
@@ -52,7 +47,7 @@ def encode_mp4(
     if info.audio_codec is not None:
         arguments += ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"]
     arguments += [
-        "-vf", _EVEN_CROP,
+        "-vf", EVEN_CROP,
         "-c:v", "libx264",
         "-preset", "medium",
         "-crf", "23",

@@ -42,6 +42,10 @@ _AFTERMATH = re.compile(
 
 ProgressBlock = dict[str, str]
 
+# 4:2:0 video needs even sizes; cropping the odd last row or column resamples
+# nothing, where scaling by one pixel would blur the whole picture.
+EVEN_CROP = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 

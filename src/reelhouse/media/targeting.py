@@ -14,7 +14,9 @@ better (once).
 import itertools
 import logging
 import math
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +24,9 @@ from pathlib import Path
 
 from reelhouse.media.codecs import ENCODERS, Codec, Encoder, Profile
 from reelhouse.media.errors import MediaError
-from reelhouse.media.ffmpeg import file_url, filter_value, run_ffmpeg
+from reelhouse.media.ffmpeg import EVEN_CROP, file_url, filter_value, run_ffmpeg
 from reelhouse.media.probe import MediaInfo, ensure_complete, probe
-from reelhouse.media.vmaf import EVEN_CROP, Clip, Score, measure
+from reelhouse.media.vmaf import Clip, Score, measure
 
 log = logging.getLogger(__name__)
 
@@ -217,19 +219,23 @@ def find_scenes(
     stall_timeout: float = 120.0,
 ) -> list[Scene]:
     """Cut the video into scenes, frame-exact, from one pass over a small copy."""
-    workspace_log = source.with_name(f".{source.name}.scenes.txt")
+    # A scratch file of our own: the source's folder may be read-only, and
+    # two runs on one source must not share it.
+    handle, name = tempfile.mkstemp(prefix="reelhouse-scenes-", suffix=".txt")
+    os.close(handle)
+    scene_log = Path(name)
     graph = (
         f"scale=320:-2,scdet=threshold={threshold},"
-        f"metadata=mode=print:file={filter_value(workspace_log)}"
+        f"metadata=mode=print:file={filter_value(scene_log)}"
     )
     arguments = [
         "-i", file_url(source), "-map", "0:V:0", "-vf", graph, "-f", "null", "-",
     ]  # fmt: skip
     try:
         run_ffmpeg(arguments, action="find scenes", stall_timeout=stall_timeout)
-        lines = workspace_log.read_text().splitlines()
+        lines = scene_log.read_text().splitlines()
     finally:
-        workspace_log.unlink(missing_ok=True)
+        scene_log.unlink(missing_ok=True)
     times: list[float] = []
     cuts: list[int] = []
     for line in lines:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelhouse.media.errors import MediaError
-from reelhouse.media.ffmpeg import file_url, filter_value, run_ffmpeg
+from reelhouse.media.ffmpeg import EVEN_CROP, file_url, filter_value, run_ffmpeg
 
 MODEL = "vmaf_v0.6.1"
-EVEN_CROP = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
 SCORING_HEIGHT = 1080
 
 
