@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from reelhouse.videos import intake
+from reelhouse.uploads import handler
 from tests.conftest import App
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -199,7 +199,7 @@ def test_search_for_nothing_visible_finds_nothing(app: App, term: str) -> None:
 def test_size_follows_a_deferred_length_once_declared(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(intake, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(handler, "PROGRESS_INTERVAL", 0.0)
     key = app.account()
     encoded = base64.b64encode(key.encode()).decode()
     created = app.client.post(
@@ -230,7 +230,7 @@ def test_upload_percent_is_written_at_most_twice_a_second(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(intake.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(handler.time, "monotonic", lambda: clock[0])
     key = app.account()
     location = f"/files/{upload(app, key, 'Progress', 100)}"
     patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -247,7 +247,7 @@ def test_upload_percent_is_written_at_most_twice_a_second(
 
     assert send(0) == 1  # the first bytes always show
     assert send(1) == 1  # too soon after the last write
-    clock[0] += intake.PROGRESS_INTERVAL
+    clock[0] += handler.PROGRESS_INTERVAL
     assert send(2) == 3  # late enough: caught up
     clock[0] += 60
     assert send(3) == 4

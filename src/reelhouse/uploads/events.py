@@ -15,7 +15,10 @@ class UploadEvents(Protocol):
         ...
 
     def progress(self, upload: UploadInfo) -> None:
-        """Bytes arrived; called once per request that wrote some."""
+        """Bytes arrived; called at most twice a second per upload.
+
+        The bytes that complete an upload are told by ``finished`` instead.
+        """
         ...
 
     def finished(self, upload: UploadInfo) -> None:

@@ -8,6 +8,7 @@ finished upload is up to the :class:`UploadEvents` it is given.
 
 import contextlib
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -49,6 +50,11 @@ BaseUrl = Callable[[Request], str]
 # on POST only, so that a GET can never be turned into a write.
 OVERRIDABLE = ("PATCH", "DELETE", "HEAD")
 
+# Progress of one upload is reported at most this often (seconds): the events
+# run on a thread and usually write to a database, which would cost a PATCH
+# of a few megabytes more than receiving it.
+PROGRESS_INTERVAL = 0.5
+
 
 class TusHandler:
     def __init__(
@@ -76,6 +82,8 @@ class TusHandler:
         self.body_timeout = body_timeout
         self.lifetime = lifetime if isinstance(store, Expirer) else None
         self.router = self._routes()
+        # upload id -> when its progress was last reported (time.monotonic).
+        self._reported: dict[str, float] = {}
 
     @property
     def extensions(self) -> list[str]:
@@ -264,6 +272,7 @@ class TusHandler:
         async with self.locker.hold(upload_id, _ignore):
             info = self._get(upload_id)
             await run_in_threadpool(self.store.terminate, upload_id)
+            self._reported.pop(upload_id, None)
             if not info.partial:
                 await run_in_threadpool(self.events.terminated, info)
         return Response(status_code=204)
@@ -325,8 +334,7 @@ class TusHandler:
             if room != 0 and not info.finished:
                 info.offset = await self._write(info, body, checksum)
                 info.active_at = datetime.now(UTC)
-                if not info.partial:
-                    await run_in_threadpool(self.events.progress, info)
+                await self._progress(info)
             if info.complete:
                 info = await self._finish(info)
         return info, body.ending
@@ -371,8 +379,26 @@ class TusHandler:
             total += part.offset
         return total
 
+    async def _progress(self, info: UploadInfo) -> None:
+        """Tell the events that bytes arrived, unless that was said just now.
+
+        The first bytes always show; a finished upload's last ones are told
+        by ``finished``.
+        """
+        if info.partial or info.complete:
+            return
+        now = time.monotonic()
+        last = self._reported.get(info.id)
+        if last is not None and now - last < PROGRESS_INTERVAL:
+            return
+        if len(self._reported) > 10_000:  # abandoned uploads
+            self._reported.clear()
+        self._reported[info.id] = now
+        await run_in_threadpool(self.events.progress, info)
+
     async def _finish(self, info: UploadInfo) -> UploadInfo:
         """Record the upload finished (once) and tell the events; the new state."""
+        self._reported.pop(info.id, None)
         if await run_in_threadpool(self.store.finish, info.id):
             info = self._get(info.id)
             if not info.partial:

@@ -2,7 +2,6 @@
 
 import logging
 import mimetypes
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +22,6 @@ Enqueue = Callable[[str], None]
 # The stored MIME type's column length.
 TYPE_LIMIT = 100
 
-# A video's upload_percent is written at most this often (seconds) while bytes
-# arrive: a database commit per PATCH would cost more than the PATCH itself.
-PROGRESS_INTERVAL = 0.5
-
 
 def original_key(video_id: str) -> str:
     return f"videos/{video_id}/original"
@@ -46,8 +41,6 @@ class VideoIntake:
         self.blobs = blobs
         self.uploads = uploads
         self.enqueue = enqueue
-        # upload id -> when and what progress was last written.
-        self._progress_written: dict[str, tuple[float, dict[str, int]]] = {}
 
     def created(self, upload: UploadInfo) -> None:
         # Checked first: a bad request leaves no video behind.
@@ -71,24 +64,17 @@ class VideoIntake:
         log.info("upload_created video_id=%s length=%s", video.id, upload.length)
 
     def progress(self, upload: UploadInfo) -> None:
-        values = {
-            "upload_percent": _percent(upload),
-            "original_size": upload.offset if upload.length is None else upload.length,
-        }
-        now = time.monotonic()
-        last = self._progress_written.get(upload.id)
-        if last is not None and (
-            values == last[1] or now - last[0] < PROGRESS_INTERVAL
-        ):
-            return
-        if len(self._progress_written) > 10_000:  # abandoned uploads
-            self._progress_written.clear()
-        self._progress_written[upload.id] = (now, values)
+        # The handler tells progress at most twice a second: each is written.
         with self.database.session() as session:
             session.execute(
                 update(Video)
                 .where(Video.upload_id == upload.id, Video.status == states.UPLOADING)
-                .values(**values)
+                .values(
+                    upload_percent=_percent(upload),
+                    original_size=(
+                        upload.offset if upload.length is None else upload.length
+                    ),
+                )
             )
 
     def finished(self, upload: UploadInfo) -> None:
@@ -97,7 +83,6 @@ class VideoIntake:
         Safe to call again for the same upload: only the call that moves the
         video out of ``uploading`` queues a job.
         """
-        self._progress_written.pop(upload.id, None)
         with self.database.session() as session:
             video_id = session.scalar(
                 select(Video.id).where(
@@ -125,7 +110,6 @@ class VideoIntake:
             self.enqueue(video_id)
 
     def terminated(self, upload: UploadInfo) -> None:
-        self._progress_written.pop(upload.id, None)
         with self.database.session() as session:
             session.execute(
                 delete(Video).where(
