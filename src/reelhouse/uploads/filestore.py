@@ -69,12 +69,14 @@ class FileUploadStore:
         except FileNotFoundError as error:
             raise UploadNotFound(upload_id) from error
         try:
+            behind = WriteBehind(fd)
             async for chunk in chunks:
                 # A plain write to the page cache is fast enough to stay on the
                 # event loop; a thread hop per chunk costs more than it saves.
                 _write_all(fd, chunk)
+                behind.wrote(len(chunk))
             # The offset is the file's size; no need to read the .info again.
-            return os.fstat(fd).st_size
+            return behind.end
         finally:
             os.close(fd)
 
@@ -168,6 +170,38 @@ class FileUploadStore:
         temporary = self._info(info.id).with_suffix(".info.tmp")
         temporary.write_text(json.dumps(raw))
         os.replace(temporary, self._info(info.id))
+
+
+WRITE_BEHIND = 32 * 1024 * 1024
+REACH_BACK = 4 * WRITE_BEHIND
+
+
+class WriteBehind:
+    """Sends an upload's bytes to the disk while they arrive, not all at the end.
+
+    Each time the file crosses a multiple of ``WRITE_BEHIND`` bytes, whichever
+    request is appending, the kernel is asked to start writing the new bytes
+    out and to forget the pages of the last few steps, which are on the disk
+    by then. The sync of a finished upload has almost nothing left to do, and
+    an upload recycles a bounded slice of the page cache instead of filling
+    it with dirty pages: fresh pages cost a virtual machine far more than
+    reused ones (writes ran up to twice as fast here), and other work would
+    wait behind their writeback.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.end = os.lseek(fd, 0, os.SEEK_END)
+        self._next = self.end - self.end % WRITE_BEHIND + WRITE_BEHIND
+
+    def wrote(self, count: int) -> None:
+        self.end += count
+        if self.end >= self._next and hasattr(os, "posix_fadvise"):  # not on macOS
+            # Pages still being written are kept by the kernel; the next
+            # call, whose range reaches back a few steps, lets them go.
+            start = max(0, self._next - WRITE_BEHIND - REACH_BACK)
+            os.posix_fadvise(self.fd, start, self.end - start, os.POSIX_FADV_DONTNEED)
+            self._next = self.end - self.end % WRITE_BEHIND + WRITE_BEHIND
 
 
 def _write_all(fd: int, chunk: bytes) -> None:
