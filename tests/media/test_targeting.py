@@ -726,15 +726,6 @@ def test_encode_targeted_damaged_clip_reaches_target(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measure subsamples with select before libvmaf, so VMAF's motion "
-        "feature spans n frames instead of one: on camera content every "
-        "subsampled score comes out high, and the search and the final check "
-        "both steer by it"
-    ),
-)
 def test_encode_targeted_reported_score_is_the_every_frame_score(
     damaged_encoded: Targeted, damaged_measured: Score
 ) -> None:

@@ -78,16 +78,13 @@ def measure(
     than the reference holds.
     """
     width = 2 * round(SCORING_HEIGHT * display_aspect / 2)
-    # Subsampling drops frames before the costly upscale, not only before the
-    # model: both streams keep the same frames, with their own timestamps.
-    keep = f"select='not(mod(n\\,{subsample}))'," if subsample > 1 else ""
     # Both streams start at zero: a seek leaves the reference's first frame a
     # little after zero, the encode's at zero, and pairing by nearest
     # timestamp would then be a coin toss at every frame.
     # Encodes drop an odd last row or column (4:2:0 needs even sizes); the
     # source loses it too, or the upscale would shift every row a little.
     scale = (
-        f"setpts=PTS-STARTPTS,{keep}{EVEN_CROP},"
+        f"setpts=PTS-STARTPTS,{EVEN_CROP},"
         f"scale={width}:{SCORING_HEIGHT}:flags=bicubic,setsar=1,format=yuv420p"
     )
     log = workspace / f"vmaf-{id(distorted):x}.json"
@@ -95,6 +92,11 @@ def measure(
         [
             f"model=version={MODEL}",
             f"n_threads={threads}",
+            # libvmaf's own subsampling: its motion feature compares each
+            # frame with the one just before, so every frame must reach it;
+            # dropping frames before it would measure motion n frames apart
+            # and score busy content too high.
+            f"n_subsample={subsample}",
             "shortest=1",
             "ts_sync_mode=nearest",
             "log_fmt=json",
