@@ -19,6 +19,8 @@ from reelhouse.media.errors import MediaError
 from reelhouse.media.ffmpeg import file_url, run_ffmpeg
 from reelhouse.media.probe import MediaInfo, ensure_complete
 
+# Every rung has a key frame at each multiple of this many seconds.
+SEGMENT_SECONDS = 4.0
 MASTER_PLAYLIST = "master.m3u8"
 MEDIA_PLAYLIST = "index.m3u8"
 AUDIO_FOLDER = "audio"
@@ -152,7 +154,7 @@ def package_hls(
     info: MediaInfo,
     rungs: list[Rung],
     *,
-    segment_seconds: float = 4.0,
+    segment_seconds: float = SEGMENT_SECONDS,
     preset: str = "medium",
     on_progress: Callable[[float], None] | None = None,
     stall_timeout: float = 120.0,

@@ -219,6 +219,29 @@ def find_scenes(
     stall_timeout: float = 120.0,
 ) -> list[Scene]:
     """Cut the video into scenes, frame-exact, from one pass over a small copy."""
+    frames = scan_frames(source, threshold=threshold, stall_timeout=stall_timeout)
+    return _scenes(frames.times, frames.cuts, min_seconds, max_seconds)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Every frame's timestamp, and where the picture changes."""
+
+    times: list[float]
+    """Seconds, as the source stamps them (the first need not be zero)."""
+    cuts: list[int]
+    """Indexes of the frames that start a new shot."""
+
+    @property
+    def frame_duration(self) -> float:
+        span = self.times[-1] - self.times[0]
+        return span / max(1, len(self.times) - 1) or 1 / 25
+
+
+def scan_frames(
+    source: Path, *, threshold: float = SCENE_THRESHOLD, stall_timeout: float = 120.0
+) -> Frames:
+    """Time every frame and find the shot changes, decoding the video once."""
     # A scratch file of our own: the source's folder may be read-only, and
     # two runs on one source must not share it.
     handle, name = tempfile.mkstemp(prefix="reelhouse-scenes-", suffix=".txt")
@@ -246,13 +269,13 @@ def find_scenes(
             cuts.append(len(times) - 1)
     if not times:
         raise MediaError("Could not find scenes: the video has no frames.")
-    return _scenes(times, cuts, min_seconds, max_seconds)
+    return Frames(times, cuts)
 
 
 def _scenes(
     times: list[float], cuts: list[int], min_seconds: float, max_seconds: float
 ) -> list[Scene]:
-    frame_duration = (times[-1] - times[0]) / max(1, len(times) - 1) or 1 / 25
+    frame_duration = Frames(times, cuts).frame_duration
     starts = [0]
     for cut in cuts:
         if cut > 0 and times[cut] - times[starts[-1]] >= min_seconds:
@@ -452,7 +475,7 @@ def encode_targeted(
                 bench.encode(Clip(piece), crf, effort.preset, part)
             parts.append(part)
         joined = workspace / f"joined-{step}.mp4"
-        _join(parts, source, info, joined, stall_timeout)
+        join_parts(parts, source, info, joined, stall_timeout)
         for part in parts:
             part.unlink()
         whole = Clip(source, frames=total_frames)
@@ -493,7 +516,7 @@ def encode_targeted(
     )
 
 
-def _join(
+def join_parts(
     parts: list[Path], source: Path, info: MediaInfo, target: Path, stall: float
 ) -> None:
     """Concatenate the scene encodes without re-encoding; add the audio, once."""
