@@ -1,6 +1,7 @@
 """The main job end to end: the real tus.py client against a real server
 process, followed to a downloaded MP4 (the documented API's whole path)."""
 
+import contextlib
 import hashlib
 import os
 import re
@@ -8,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -41,6 +43,24 @@ def upload(server: Server, key: str, clip: Path, *extra: str) -> tuple[str, str]
     found = CREATED.search(done.stderr)
     assert found, done.stderr
     return found.group(1), found.group(2)
+
+
+@contextlib.contextmanager
+def worker_process(server: Server, log: Path) -> Iterator[None]:
+    """``reelhouse worker`` on the server's settings, stopped on leaving."""
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [str(BIN / "reelhouse"), "worker", "--data-dir", str(server.data_dir)],
+            env=server.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
 
 
 def duration_of(path: Path) -> float:
@@ -291,21 +311,9 @@ def test_a_separate_worker_process_runs_the_jobs(
     assert server.wait_for(key, upload_id, lambda v: False, timeout=0)["status"] == (
         "processing"
     )
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [str(BIN / "reelhouse"), "worker", "--data-dir", str(server.data_dir)],
-        env=server.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with worker_process(server, tmp_path / "worker.log"):
         video = server.wait_for(key, upload_id, lambda v: v["status"] == "ready")
-        assert video["status"] == "ready", video
-    finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
-        log.close()
+    assert video["status"] == "ready", video
 
 
 def test_openapi_and_docs_are_served(server: Server) -> None:
@@ -376,3 +384,34 @@ def test_stopping_the_server_stops_its_encodes(server: Server, media: Path) -> N
     while encoders() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert encoders() == []
+
+
+def test_two_workers_share_the_chunks_of_a_long_video(
+    server: Server, media: Path, tmp_path: Path
+) -> None:
+    # Chunks of about 4 s: the cockatoo clip (14 s) makes three, and the
+    # server's consumer and a worker process each take some.
+    server.kill()
+    server.env["REELHOUSE_CHUNK_SECONDS"] = "4"
+    server.start()
+    log = tmp_path / "worker.log"
+    with worker_process(server, log):
+        key = server.account()["api_key"]
+        clip = media / "cockatoo-720p-camera.mp4"
+        upload_id = upload(server, key, clip)[1]
+        video = server.wait_for(key, upload_id, lambda v: v["status"] != "processing")
+
+    assert video["status"] == "ready", video
+    compression = video["compression"]
+    assert isinstance(compression, dict) and compression["chunks"] == 3
+    assert server.log is not None
+    for consumer in (server.log, log):
+        assert "video_chunk_encoded" in consumer.read_text(), consumer.name
+    with server.api(key) as api:
+        downloaded = tmp_path / "joined.mp4"
+        downloaded.write_bytes(api.get(f"/videos/download/{video['id']}").content)
+    with av.open(str(downloaded)) as joined, av.open(str(clip)) as source:
+        assert sum(1 for _ in joined.decode(video=0)) == sum(
+            1 for _ in source.decode(video=0)
+        )
+    assert abs(duration_of(downloaded) - duration_of(clip)) <= 1 / 20

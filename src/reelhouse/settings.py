@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="Wait before a job whose FFmpeg stalled runs again; doubles "
         "with each attempt.",
     )
+    chunk_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Videos longer than this are encoded in chunks of about "
+        "this length, each by a job of its own, so that several workers share "
+        "one video.",
+    )
     ffmpeg_stall_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -15,7 +15,7 @@ from reelhouse.jobs import get_queue
 from reelhouse.media import ffmpeg
 from reelhouse.settings import get_settings
 from reelhouse.storage import get_blob_store
-from reelhouse.videos.models import Video
+from reelhouse.videos.models import Video, VideoChunk
 from reelhouse.videos.processing import Processor
 from reelhouse.videos.tasks import recover_stalled
 from tests.conftest import App
@@ -75,6 +75,19 @@ def set_video(video_id: str, **values: object) -> None:
 
 def processor() -> Processor:
     return Processor(get_database(), get_blob_store(), get_settings())
+
+
+class RecordedJobs:
+    """Jobs the processor queues, kept in order instead of run."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, str, int | None, float]] = []
+
+    def process(self, video_id: str, delay: float = 0.0) -> None:
+        self.queued.append(("process", video_id, None, delay))
+
+    def encode_chunk(self, video_id: str, position: int, delay: float = 0.0) -> None:
+        self.queued.append(("encode_chunk", video_id, position, delay))
 
 
 def test_finished_upload_queues_exactly_one_job(app: App, media: Path) -> None:
@@ -291,13 +304,8 @@ def test_a_hung_ffmpeg_is_retried_later_then_the_video_fails_with_why(
     settings = get_settings().model_copy(
         update={"ffmpeg_stall_seconds": 0.5, "job_retry_seconds": 10.0}
     )
-    retries: list[float] = []
-    stalled = Processor(
-        get_database(),
-        get_blob_store(),
-        settings,
-        retry=lambda _video_id, delay: retries.append(delay),
-    )
+    jobs = RecordedJobs()
+    stalled = Processor(get_database(), get_blob_store(), settings, jobs)
     video_id = upload_file(app, app.account(), media / "bunny-animation.mp4")
 
     for attempt in range(1, settings.job_max_attempts + 1):
@@ -309,7 +317,11 @@ def test_a_hung_ffmpeg_is_retried_later_then_the_video_fails_with_why(
             # The retry's time has come.
             set_video(video_id, lease_until=utcnow() - timedelta(seconds=1))
 
-    assert retries == [10.0, 20.0]  # waiting longer each time
+    # Waiting longer each time.
+    assert jobs.queued == [
+        ("process", video_id, None, 10.0),
+        ("process", video_id, None, 20.0),
+    ]
     failed = video(video_id)
     assert failed.status == "error"
     assert failed.error is not None
@@ -337,3 +349,100 @@ def test_an_account_asking_for_av1_gets_an_av1_download_named_so(
     path = get_blob_store().local_path(str(done.video_key))
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.name in {"libdav1d", "av1"}
+
+
+def chunking_processor(jobs: RecordedJobs | None) -> Processor:
+    # The cockatoo clip (14 s) makes three chunks of about 4 s.
+    settings = get_settings().model_copy(update={"chunk_seconds": 4.0})
+    return Processor(get_database(), get_blob_store(), settings, jobs)
+
+
+def chunk_rows(video_id: str) -> list[VideoChunk]:
+    with get_database().session() as session:
+        rows = list(
+            session.scalars(
+                select(VideoChunk)
+                .where(VideoChunk.video_id == video_id)
+                .order_by(VideoChunk.position)
+            )
+        )
+        session.expunge_all()
+        return rows
+
+
+@pytest.mark.slow
+def test_a_long_video_is_encoded_in_chunks_by_jobs_of_their_own(
+    app: App, media: Path
+) -> None:
+    clip = media / "cockatoo-720p-camera.mp4"
+    video_id = upload_file(app, app.account(), clip, profile="fast")
+    jobs = RecordedJobs()
+    chunking = chunking_processor(jobs)
+
+    chunking.process(video_id)
+
+    # The run planned the chunks, queued a job for each, and let go.
+    assert jobs.queued == [("encode_chunk", video_id, n, 0.0) for n in range(3)]
+    assert [row.done for row in chunk_rows(video_id)] == [False] * 3
+    handed = video(video_id)
+    assert handed.status == "processing" and handed.lease_until is None
+    jobs.queued.clear()
+
+    # The chunk jobs run in any order; each queues the video's run again.
+    for position in (2, 0):
+        chunking.encode_chunk(video_id, position)
+    assert [row.done for row in chunk_rows(video_id)] == [True, False, True]
+    chunking.process(video_id)  # a chunk is missing: nothing to join yet
+    assert video(video_id).status == "processing"
+    chunking.encode_chunk(video_id, 1)
+    chunking.encode_chunk(video_id, 1)  # a duplicate job finds the chunk done
+    run = ("process", video_id, None, 0.0)
+    # The run in between queued the missing chunk again; the duplicate chunk
+    # job queued nothing.
+    assert jobs.queued == [run, run, ("encode_chunk", video_id, 1, 0.0), run]
+    chunking.process(video_id)
+
+    done = video(video_id)
+    assert done.status == "ready", done.error
+    assert done.compression is not None and done.compression["chunks"] == 3
+    assert len(done.compression["crfs"]) >= 3
+    assert chunk_rows(video_id) == []
+    blobs = get_blob_store()
+    assert not any(
+        blobs.exists(f"videos/{video_id}/chunks/{n:05d}.mp4") for n in range(3)
+    )
+    download = blobs.local_path(str(done.video_key))
+    with av.open(str(download)) as joined, av.open(str(clip)) as source:
+        assert joined.streams.audio, "the audio, encoded once, whole"
+        joined_frames = sum(1 for _ in joined.decode(video=0))
+        source_frames = sum(1 for _ in source.decode(video=0))
+    assert joined_frames == source_frames
+
+
+def test_a_chunked_video_is_swept_only_when_no_chunk_job_is_alive(
+    app: App, media: Path
+) -> None:
+    video_id = upload_file(app, app.account(), media / "cockatoo-720p-camera.mp4")
+    get_queue().flush()
+    chunking_processor(RecordedJobs()).process(video_id)  # plans, hands out
+    assert recover_stalled() == 0  # just handed out
+
+    # Long after: the chunk jobs were lost (nothing holds a chunk's lease).
+    set_video(video_id, updated_at=utcnow() - timedelta(minutes=5))
+    assert recover_stalled() == 1
+    get_queue().flush()
+
+    # A chunk job is alive: the video is not stalled, whatever its own lease.
+    with get_database().session() as session:
+        session.execute(
+            update(VideoChunk)
+            .where(VideoChunk.video_id == video_id, VideoChunk.position == 1)
+            .values(lease_until=utcnow() + timedelta(seconds=30))
+        )
+    set_video(video_id, updated_at=utcnow() - timedelta(minutes=5))
+    assert recover_stalled() == 0
+
+    # The swept run hands out again only the chunks no live job holds.
+    jobs = RecordedJobs()
+    chunking_processor(jobs).process(video_id)
+    assert [job[2] for job in jobs.queued] == [0, 2]

@@ -61,3 +61,30 @@ class Video(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+
+
+class VideoChunk(Base):
+    """One chunk of a long video, encoded by a job of its own.
+
+    The rows exist while the video is being encoded in chunks: made by the
+    run that plans them, removed when the joined video is stored.
+    """
+
+    __tablename__ = "video_chunks"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_frame: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    """Seconds from the video's first frame to the chunk's."""
+    frame_duration: Mapped[float] = mapped_column(Float)
+    done: Mapped[bool] = mapped_column(default=False)
+    # What the chunk's encode found (CRFs, probes, seconds), once done.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # The chunk job's own lease, as the video's for a whole run.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -18,11 +18,28 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class VideoTasks:
-    process: TaskWrapper
+    """The video jobs on the queue; also the :class:`Jobs` the processor uses."""
+
+    process_task: TaskWrapper
+    chunk_task: TaskWrapper
     sweep: TaskWrapper
 
-    def enqueue(self, video_id: str) -> None:
-        self.process(video_id)
+    def process(self, video_id: str, delay: float = 0.0) -> None:
+        _run(self.process_task, (video_id,), delay)
+
+    def encode_chunk(self, video_id: str, position: int, delay: float = 0.0) -> None:
+        _run(self.chunk_task, (video_id, position), delay)
+
+
+def _run(task: TaskWrapper, args: tuple[object, ...], delay: float) -> None:
+    if delay > 0:
+        task.schedule(args=args, delay=delay)
+    else:
+        task(*args)
+
+
+def _processor() -> Processor:
+    return Processor(get_database(), get_blob_store(), get_settings(), video_tasks())
 
 
 @cache
@@ -31,11 +48,11 @@ def video_tasks() -> VideoTasks:
 
     @queue.task(name="process_video")  # type: ignore[untyped-decorator]
     def process_video(video_id: str) -> None:
-        def retry(again: str, delay: float) -> None:
-            process_video.schedule(args=(again,), delay=delay)
+        _processor().process(video_id)
 
-        processor = Processor(get_database(), get_blob_store(), get_settings(), retry)
-        processor.process(video_id)
+    @queue.task(name="encode_video_chunk")  # type: ignore[untyped-decorator]
+    def encode_video_chunk(video_id: str, position: int) -> None:
+        _processor().encode_chunk(video_id, position)
 
     @queue.periodic_task(crontab(minute="*"), name="recover_stalled_videos")  # type: ignore[untyped-decorator]
     def recover_stalled_videos() -> None:
@@ -50,7 +67,11 @@ def video_tasks() -> VideoTasks:
         if removed:
             log.info("uploads_expired count=%d", removed)
 
-    return VideoTasks(process=process_video, sweep=recover_stalled_videos)
+    return VideoTasks(
+        process_task=process_video,
+        chunk_task=encode_video_chunk,
+        sweep=recover_stalled_videos,
+    )
 
 
 def recover_stalled() -> int:
@@ -58,5 +79,5 @@ def recover_stalled() -> int:
     video_ids = stalled(get_database(), get_settings().job_lease_seconds)
     for video_id in video_ids:
         log.info("video_requeued video_id=%s", video_id)
-        video_tasks().enqueue(video_id)
+        video_tasks().process(video_id)
     return len(video_ids)

@@ -25,7 +25,7 @@ class UploadServer:
 def upload_server() -> UploadServer:
     settings = get_settings()
     store = FileUploadStore(settings.data_dir / "uploads")
-    intake = VideoIntake(get_database(), get_blob_store(), store, video_tasks().enqueue)
+    intake = VideoIntake(get_database(), get_blob_store(), store, video_tasks().process)
     handler = TusHandler(
         store,
         intake,
