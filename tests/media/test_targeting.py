@@ -704,6 +704,25 @@ def test_damaged_clip_decodes_differently_after_seek(damaged: Path) -> None:
 
 
 @pytest.mark.slow
+def test_encode_targeted_odd_sized_source_loses_one_line(
+    clips: Path, tmp_path: Path
+) -> None:
+    source = clips / "city-405p-camera-mpeg2.mpg"  # 720x405
+    info = probe(source)
+
+    encoded = encode_targeted(
+        source,
+        tmp_path / "city.mp4",
+        info,
+        profile=Profile.FAST,
+        workspace=tmp_path / "work",
+    )
+
+    assert (encoded.width, encoded.height) == (720, 404)
+    assert encoded.duration == pytest.approx(info.duration, abs=0.1)
+
+
+@pytest.mark.slow
 def test_split_scenes_damaged_clip_keeps_decode_from_start(
     damaged: Path, tmp_path: Path
 ) -> None:

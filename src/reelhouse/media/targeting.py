@@ -319,7 +319,10 @@ def split_scenes(
     pattern = workspace / "scene-%05d.mkv"
     splits = ",".join(str(scene.first) for scene in scenes[1:])
     arguments = [
-        "-i", file_url(source), "-map", "0:V:0", "-an", *LOSSLESS,
+        "-i", file_url(source), "-map", "0:V:0", "-an",
+        # Every encode drops an odd last row or column anyway (4:2:0 needs
+        # even sizes, UT Video's too); the scene files lose it up front.
+        "-vf", EVEN_CROP, *LOSSLESS,
         "-f", "segment", "-reset_timestamps", "1",
         # Without split points the muxer would cut every 2 s by default.
         *(["-segment_frames", splits] if splits else ["-segment_time", "100000000"]),
