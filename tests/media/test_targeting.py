@@ -23,6 +23,7 @@ from reelhouse.media.targeting import (
     TOLERANCE,
     Probe,
     Scene,
+    SceneResult,
     Target,
     TargetedEncode,
     _scenes,
@@ -31,7 +32,7 @@ from reelhouse.media.targeting import (
     search,
     split_scenes,
 )
-from reelhouse.media.vmaf import Clip, Score, measure, percentile
+from reelhouse.media.vmaf import Clip, FrameScores, Score, measure, percentile
 
 H264 = ENCODERS[Codec.H264]
 AV1 = ENCODERS[Codec.AV1]
@@ -327,6 +328,53 @@ def test_percentile_interpolates_between_closest_values(
     values: list[float], rank: float, expected: float
 ) -> None:
     assert percentile(values, rank) == pytest.approx(expected)
+
+
+def _scene_results(*crfs: int) -> tuple[list[Scene], list[SceneResult]]:
+    scenes = [Scene(10 * index, 10, index * 0.4, 0.04) for index in range(len(crfs))]
+    return scenes, [
+        SceneResult(scene, crf) for scene, crf in zip(scenes, crfs, strict=True)
+    ]
+
+
+def _verified(*per_scene: list[float]) -> FrameScores:
+    """Per-frame scores, ten frames a scene, every other frame scored."""
+    return FrameScores(
+        {
+            10 * scene + frame: values[frame // 2]
+            for scene, values in enumerate(per_scene)
+            for frame in range(0, 10, 2)
+        }
+    )
+
+
+def test_correction_steps_only_the_scenes_that_missed() -> None:
+    target, encoder = Target(95, 90), ENCODERS[Codec.H264]
+    scenes, results = _scene_results(26, 30, 14)
+    verified = _verified(
+        [96.0] * 5,  # passes
+        [94.0, 93.5, 94.0, 95.0, 93.5],  # mean 94.0: one point short
+        [90.0] * 5,  # short, but already at the lowest CRF
+    )
+
+    steps = targeting._correction_steps(
+        scenes, results, verified, verified.score(), target, encoder
+    )
+
+    assert steps == [0, 1, 0]
+
+
+def test_correction_steps_every_scene_when_none_missed_alone() -> None:
+    target, encoder = Target(95, 90), ENCODERS[Codec.H264]
+    scenes, results = _scene_results(26, 30)
+    verified = _verified([95.5] * 5, [95.5] * 5)
+    whole = Score(mean=95.5, p5=88.6, frames=10)  # short by 1.4 on p5
+
+    steps = targeting._correction_steps(
+        scenes, results, verified, whole, target, encoder
+    )
+
+    assert steps == [2, 2]
 
 
 # Real clips through FFmpeg.

@@ -7,8 +7,9 @@ bracket the target. A screencast scene ends at a high CRF, a busy camera scene
 at a low one; one CRF for the whole file would overspend on the first or
 starve the second. The scenes are encoded at their CRFs and joined without
 re-encoding; the audio is encoded once, whole. The joined result is scored
-once more, and if it missed the target every scene is encoded again a step
-better (once).
+once more, frame by frame, and if it missed the target the scenes that missed
+by their own frames are encoded again, each as much better as it fell short
+(once).
 """
 
 import itertools
@@ -18,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from reelhouse.media.codecs import ENCODERS, Codec, Encoder, Profile
 from reelhouse.media.errors import MediaError
 from reelhouse.media.ffmpeg import EVEN_CROP, file_url, filter_value, run_ffmpeg
 from reelhouse.media.probe import MediaInfo, ensure_complete, probe
-from reelhouse.media.vmaf import Clip, Score, measure
+from reelhouse.media.vmaf import Clip, FrameScores, Score, measure_frames
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +375,12 @@ class _Workbench:
         return target.stat().st_size
 
     def score(self, encoded: Clip, reference: Clip, subsample: int) -> Score:
-        return measure(
+        return self.score_frames(encoded, reference, subsample).score()
+
+    def score_frames(
+        self, encoded: Clip, reference: Clip, subsample: int
+    ) -> FrameScores:
+        return measure_frames(
             encoded,
             reference,
             display_aspect=self.aspect,
@@ -471,36 +477,52 @@ def encode_targeted(
         done += scene.frames
         progress(0.6 * done / total_frames)
 
-    def encode_all(step: int) -> tuple[Path, Score]:
-        parts = []
-        for piece, result in zip(pieces, results, strict=True):
-            crf = max(encoder.crf_range[0], result.crf - step)
+    lowest = encoder.crf_range[0]
+    parts: dict[int, Path] = {}
+    """Scene index -> its encode at the scene's current CRF."""
+
+    def encode_parts(indexes: Iterable[int]) -> None:
+        for index in indexes:
+            piece, crf = pieces[index], results[index].crf
             part = bench.kept.pop((piece, crf), None)
             if part is None:
                 part = piece.with_suffix(f".{crf}.mp4")
                 bench.encode(Clip(piece), crf, effort.preset, part)
-            parts.append(part)
-        joined = workspace / f"joined-{step}.mp4"
-        join_parts(parts, source, info, joined, stall_timeout)
-        for part in parts:
-            part.unlink()
-        whole = Clip(source, frames=total_frames)
-        score = bench.score(Clip(joined), whole, effort.verify_subsample)
-        return joined, score
+            replaced = parts.get(index)
+            if replaced is not None and replaced != part:
+                replaced.unlink()
+            parts[index] = part
 
-    joined, score = encode_all(0)
+    def join_and_score(name: str) -> tuple[Path, FrameScores]:
+        joined = workspace / f"joined-{name}.mp4"
+        join_parts(
+            [parts[i] for i in range(len(pieces))], source, info, joined, stall_timeout
+        )
+        whole = Clip(source, frames=total_frames)
+        return joined, bench.score_frames(Clip(joined), whole, effort.verify_subsample)
+
+    encode_parts(range(len(pieces)))
+    joined, verified = join_and_score("first")
+    score = verified.score()
     progress(0.85)
     corrected = False
-    shortfall = -wanted.margin(score)
-    if shortfall > 0:
-        # One correction: every scene a few steps better, by how far it missed.
-        step = max(1, math.ceil(shortfall / encoder.points_per_crf))
-        log.info("target_missed vmaf=%.2f p5=%.2f step=%d", score.mean, score.p5, step)
-        joined.unlink()
-        joined, score = encode_all(step)
-        for result in results:
-            result.crf = max(encoder.crf_range[0], result.crf - step)
-        corrected = True
+    if wanted.margin(score) < 0:
+        # One correction, of the scenes that missed, each by as much as it
+        # missed; the others keep their encodes.
+        steps = _correction_steps(scenes, results, verified, score, wanted, encoder)
+        log.info(
+            "target_missed vmaf=%.2f p5=%.2f steps=%s", score.mean, score.p5, steps
+        )
+        if any(steps):
+            for result, step in zip(results, steps, strict=True):
+                result.crf = max(lowest, result.crf - step)
+            encode_parts(index for index, step in enumerate(steps) if step)
+            joined.unlink()
+            joined, verified = join_and_score("corrected")
+            score = verified.score()
+            corrected = True
+    for part in parts.values():
+        part.unlink()
 
     output = probe(joined)
     ensure_complete(output.duration, info.duration)
@@ -520,6 +542,37 @@ def encode_targeted(
         corrected=corrected,
         encode_seconds=time.monotonic() - started,
     )
+
+
+def _correction_steps(
+    scenes: list[Scene],
+    results: list[SceneResult],
+    verified: FrameScores,
+    whole: Score,
+    target: Target,
+    encoder: Encoder,
+) -> list[int]:
+    """How many CRF steps each scene should go down for the whole to reach
+    ``target``: the scenes that missed by their own frames in the whole
+    video's score, by how far each missed; none for a scene already at the
+    encoder's lowest CRF.
+
+    When no scene missed on its own (the whole's 5th percentile can fall
+    below every scene's), every scene takes the whole's shortfall.
+    """
+    lowest = encoder.crf_range[0]
+
+    def step(shortfall: float) -> int:
+        return max(1, math.ceil(shortfall / encoder.points_per_crf))
+
+    own = [verified.within(scene.first, scene.frames) for scene in scenes]
+    shortfalls = [-target.margin(score) if score else 0.0 for score in own]
+    if not any(shortfall > 0 for shortfall in shortfalls):
+        shortfalls = [-target.margin(whole)] * len(scenes)
+    return [
+        step(shortfall) if shortfall > 0 and result.crf > lowest else 0
+        for shortfall, result in zip(shortfalls, results, strict=True)
+    ]
 
 
 def join_parts(

@@ -57,6 +57,26 @@ class Clip:
         return "" if self.frames is None else f"trim=end_frame={self.frames},"
 
 
+@dataclass(frozen=True)
+class FrameScores:
+    """The VMAF of each frame scored, by the frame's index in the reference."""
+
+    scores: dict[int, float]
+
+    def score(self) -> Score:
+        return _summary(list(self.scores.values()))
+
+    def within(self, first: int, frames: int) -> Score | None:
+        """The score of frames ``first`` to ``first + frames``; None if none
+        of them was scored."""
+        inside = [
+            value
+            for index, value in self.scores.items()
+            if first <= index < first + frames
+        ]
+        return _summary(inside) if inside else None
+
+
 def measure(
     distorted: Clip,
     reference: Clip,
@@ -68,7 +88,32 @@ def measure(
     on_progress: Callable[[float], None] | None = None,
     stall_timeout: float = 120.0,
 ) -> Score:
-    """VMAF of ``distorted`` against ``reference``, both seen at 1080 lines.
+    """VMAF of ``distorted`` against ``reference``: see :func:`measure_frames`."""
+    return measure_frames(
+        distorted,
+        reference,
+        display_aspect=display_aspect,
+        workspace=workspace,
+        subsample=subsample,
+        threads=threads,
+        on_progress=on_progress,
+        stall_timeout=stall_timeout,
+    ).score()
+
+
+def measure_frames(
+    distorted: Clip,
+    reference: Clip,
+    *,
+    display_aspect: float,
+    workspace: Path,
+    subsample: int = 1,
+    threads: int = 2,
+    on_progress: Callable[[float], None] | None = None,
+    stall_timeout: float = 120.0,
+) -> FrameScores:
+    """VMAF of ``distorted`` against ``reference``, both seen at 1080 lines,
+    frame by frame.
 
     ``display_aspect`` (width / height as displayed) sets the common width, so
     that a rendition and its source are scaled to exactly the same size.
@@ -124,7 +169,7 @@ def measure(
         report = json.loads(log.read_text())
     finally:
         log.unlink(missing_ok=True)
-    scores = [frame["metrics"]["vmaf"] for frame in report["frames"]]
+    scores = {frame["frameNum"]: frame["metrics"]["vmaf"] for frame in report["frames"]}
     if not scores:
         raise MediaError("Could not measure VMAF: no frames were compared.")
     if reference.frames is not None:
@@ -137,6 +182,10 @@ def measure(
                 f"Could not measure VMAF: {len(scores)} frames were compared, "
                 f"{expected} expected; the encode lost frames."
             )
+    return FrameScores(scores)
+
+
+def _summary(scores: list[float]) -> Score:
     return Score(
         mean=statistics.fmean(scores), p5=percentile(scores, 5), frames=len(scores)
     )
