@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import itertools
+import math
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -751,6 +752,56 @@ def test_damaged_clip_decodes_differently_after_seek(damaged: Path) -> None:
     assert any(after_seek[time] != from_start[time] for time in shown)
 
 
+@pytest.fixture(scope="module")
+def city_x264(clips: Path, cuts: Path, ffmpeg: Callable[..., None]) -> Path:
+    # A busy camera pan, encoded with x264's defaults: B-frames score lower
+    # than the frames around them, and motion masks much.
+    target = cuts / "city-x264.mp4"
+    ffmpeg(
+        "-i", str(clips / "city-405p-camera-mpeg2.mpg"),
+        "-vf", "crop=720:404:0:0", "-c:v", "libx264", str(target),
+    )  # fmt: skip
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subsample", [5, 7])
+def test_measure_subsampled_busy_content_is_within_a_point_of_every_frame(
+    city_x264: Path, clips: Path, tmp_path: Path, subsample: int
+) -> None:
+    source = Clip(clips / "city-405p-camera-mpeg2.mpg")
+    aspect = probe(source.path).display_aspect
+
+    def scored(step: int) -> Score:
+        return measure(
+            Clip(city_x264),
+            source,
+            display_aspect=aspect,
+            workspace=tmp_path,
+            subsample=step,
+        )
+
+    every, sampled = scored(1), scored(subsample)
+
+    assert sampled.mean == pytest.approx(every.mean, abs=1.5)
+    assert sampled.p5 == pytest.approx(every.p5, abs=2)
+    assert sampled.frames == math.ceil(every.frames / subsample)
+
+
+@pytest.mark.parametrize("subsample", [2, 3, 4, 6])
+def test_measure_refuses_a_subsample_in_step_with_frame_types(
+    subsample: int, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="subsample"):
+        measure(
+            Clip(tmp_path / "a.mp4"),
+            Clip(tmp_path / "b.mp4"),
+            display_aspect=16 / 9,
+            workspace=tmp_path,
+            subsample=subsample,
+        )
+
+
 @pytest.mark.slow
 def test_encode_targeted_odd_sized_source_loses_one_line(
     clips: Path, tmp_path: Path
@@ -796,7 +847,7 @@ def test_encode_targeted_damaged_clip_reaches_target(
 def test_encode_targeted_reported_score_is_the_every_frame_score(
     damaged_encoded: Targeted, damaged_measured: Score
 ) -> None:
-    # The fast profile checks every 5th frame: an estimate, but of the same score.
+    # The fast profile scores every 5th frame: an estimate, but of the same score.
     reported = damaged_encoded.result.score
 
     assert reported.mean == pytest.approx(damaged_measured.mean, abs=1)

@@ -86,8 +86,8 @@ ENCODERS: dict[Codec, Encoder] = {
         points_per_crf=1.0,
         efforts={
             Profile.FAST: Effort("faster", 2.0, 1, 5, 5),
-            Profile.BALANCED: Effort("medium", None, 4, 4, 2),
-            Profile.MAX: Effort("slower", None, 6, 2, 1),
+            Profile.BALANCED: Effort("medium", None, 4, 5, 5),
+            Profile.MAX: Effort("slower", None, 6, 1, 1),
         },
     ),
     Codec.HEVC: Encoder(
@@ -98,8 +98,8 @@ ENCODERS: dict[Codec, Encoder] = {
         points_per_crf=1.0,
         efforts={
             Profile.FAST: Effort("faster", 2.0, 1, 5, 5),
-            Profile.BALANCED: Effort("medium", None, 4, 4, 2),
-            Profile.MAX: Effort("slow", None, 6, 2, 1),
+            Profile.BALANCED: Effort("medium", None, 4, 5, 5),
+            Profile.MAX: Effort("slow", None, 6, 1, 1),
         },
     ),
     Codec.AV1: Encoder(
@@ -110,8 +110,8 @@ ENCODERS: dict[Codec, Encoder] = {
         points_per_crf=0.5,
         efforts={
             Profile.FAST: Effort("10", 2.0, 1, 5, 5),
-            Profile.BALANCED: Effort("8", None, 4, 4, 2),
-            Profile.MAX: Effort("5", None, 6, 2, 1),
+            Profile.BALANCED: Effort("8", None, 4, 5, 5),
+            Profile.MAX: Effort("5", None, 6, 1, 1),
         },
     ),
 }

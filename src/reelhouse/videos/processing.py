@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # How often a running job writes its progress (and renews its lease).
 PROGRESS_INTERVAL = 1.0
 # Streaming rungs are scored on every n-th frame: a report, not a search.
-RUNG_SUBSAMPLE = 4
+RUNG_SUBSAMPLE = 5
 
 
 # Of the progress bar, the share of the download's encode; the ladder, the
