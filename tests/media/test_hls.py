@@ -12,7 +12,7 @@ import av
 import pytest
 from av.video.stream import VideoStream
 
-from reelhouse.media import MediaError, MediaInfo, probe
+from reelhouse.media import MediaError, MediaInfo, Profile, probe
 from reelhouse.media.hls import (
     Ladder,
     Rung,
@@ -20,6 +20,7 @@ from reelhouse.media.hls import (
     ladder_heights,
     package_hls,
 )
+from reelhouse.media.targeting import KeyFrameGrid, encode_targeted
 
 pytestmark = pytest.mark.slow
 
@@ -437,3 +438,47 @@ def test_package_hls_scene_cut_adds_no_keyframe(
         times = decode(rendition.playlist).keyframes
         offsets = [float(time - times[0]) for time in times]
         assert offsets == pytest.approx([0.0, 1.0, 2.0]), rendition.name
+
+
+@pytest.fixture(scope="module")
+def reused(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    """A ladder whose top rung is a quality-targeted download, copied.
+
+    The cockatoo clip has a shot change between the grid's marks: the download
+    has a key frame there too, which the segments must not follow.
+    """
+    source = clips / "cockatoo-720p-camera.mp4"
+    work = tmp_path_factory.mktemp("reused")
+    download = encode_targeted(
+        source,
+        work / "download.mp4",
+        probe(source),
+        profile=Profile.FAST,
+        key_frames=KeyFrameGrid(4.0),
+        workspace=work / "encode",
+    )
+    rungs = [Rung(720, 23, None, encoded=download.path), Rung(360, 26, 1000)]
+    return package(source, work / "ladder", rungs)
+
+
+def _video_packets(data: bytes) -> list[bytes]:
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.video[0]
+        return [bytes(packet) for packet in container.demux(stream) if packet.size]
+
+
+def test_package_hls_copies_an_encode_on_the_grid_as_a_rung(reused: Packaged) -> None:
+    top, lower = reused.ladder.renditions
+    download = reused.ladder.master.parent.parent / "download.mp4"
+
+    # Not encoded twice: the rung's pictures are the download's, byte for byte.
+    rung_data = b"".join(path.read_bytes() for path in segment_files(top.playlist))
+    assert _video_packets(rung_data) == _video_packets(download.read_bytes())
+    # Segments start on the grid in both rungs, whatever other key frames the
+    # download has (its scenes each start with one).
+    assert segment_durations(top.playlist) == pytest.approx(
+        segment_durations(lower.playlist), abs=0.051
+    )
+    assert top.segments == lower.segments == 4
+    assert decode(top.playlist).frames == decode(lower.playlist).frames
+    assert len(decode(top.playlist).keyframes) > top.segments

@@ -225,6 +225,14 @@ def test_a_ready_video_streams_over_hls_with_a_storyboard(
     for rung in rungs:
         assert rung["kind"] == "hls" and rung["bytes"] > 0 and rung["bitrate"] > 0
         assert 0 < rung["vmaf_p5"] <= rung["vmaf"] <= 100
+    # The top rung is the download's video, not a second encode.
+    assert [rung["same_as_download"] for rung in rungs] == [True] + [False] * (
+        len(rungs) - 1
+    )
+    assert (rungs[0]["vmaf"], rungs[0]["vmaf_p5"]) == (
+        download["vmaf"],
+        download["vmaf_p5"],
+    )
     compression = body["compression"]
     assert compression["profile"] == "fast"
     assert compression["original_bitrate"] > compression["bitrate"]
@@ -417,6 +425,25 @@ def test_a_long_video_is_encoded_in_chunks_by_jobs_of_their_own(
         joined_frames = sum(1 for _ in joined.decode(video=0))
         source_frames = sum(1 for _ in source.decode(video=0))
     assert joined_frames == source_frames
+    # The joined chunks are the top rung as they are: their key frames fall
+    # on the segment grid, so its segments match the rung encoded apart.
+    rungs = [r for r in done.renditions if r["kind"] == "hls"]
+    assert rungs[0]["same_as_download"]
+    durations = [
+        [
+            float(line.split(":")[1].rstrip(","))
+            for line in blobs.local_path(
+                f"videos/{video_id}/hls/{r['name']}/index.m3u8"
+            )
+            .read_text()
+            .splitlines()
+            if line.startswith("#EXTINF:")
+        ]
+        for r in rungs
+    ]
+    assert len(durations[0]) == 4
+    for other in durations[1:]:
+        assert other == pytest.approx(durations[0], abs=0.051)
 
 
 def test_a_chunked_video_is_swept_only_when_no_chunk_job_is_alive(

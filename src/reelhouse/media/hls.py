@@ -71,6 +71,10 @@ class Rung:
     leaves the rate uncapped."""
     codec: str = "h264"
     """"h264" (x264), "hevc" (x265) or "av1" (SVT-AV1)."""
+    encoded: Path | None = None
+    """An encode of the source at this size and codec, with a key frame on
+    every mark of the segment grid, whose video is copied instead of encoding
+    the rung again (the CRF and peak rate are then not used)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,19 +230,31 @@ def _arguments(
     preset: str,
 ) -> list[str]:
     has_audio = info.audio_codec is not None
-    arguments = ["-i", file_url(source), "-filter_complex", _filter_graph(rungs)]
-    for index in range(len(rungs)):
-        arguments += ["-map", f"[v{index}]"]
+    arguments = ["-i", file_url(source)]
+    copied = [rung.encoded for rung in rungs if rung.encoded is not None]
+    for encoded in copied:
+        arguments += ["-i", file_url(encoded)]
+    if len(copied) < len(rungs):
+        arguments += ["-filter_complex", _filter_graph(rungs)]
+    # Output streams in rung order: the index of each is its rung's.
+    inputs = iter(range(1, len(copied) + 1))
+    for index, rung in enumerate(rungs):
+        source_stream = f"{next(inputs)}:V:0" if rung.encoded else f"[v{index}]"
+        arguments += ["-map", source_stream]
     if has_audio:
         arguments += ["-map", "0:a:0"]
 
     keyint = _keyint(info, segment_seconds)
     for index, rung in enumerate(rungs):
+        if rung.encoded is not None:
+            arguments += [f"-c:v:{index}", "copy"]
+            continue
         arguments += _video_options(index, rung, preset, keyint)
-    arguments += [
-        "-pix_fmt", "yuv420p",
-        "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds:g})",
-    ]  # fmt: skip
+        arguments += [
+            f"-pix_fmt:v:{index}", "yuv420p",
+            f"-force_key_frames:v:{index}",
+            f"expr:gte(t,n_forced*{segment_seconds:g})",
+        ]  # fmt: skip
     if has_audio:
         arguments += ["-c:a", "aac", "-b:a", _AUDIO_BITRATE, "-ac", "2"]
 
@@ -264,9 +280,11 @@ def _filter_graph(rungs: list[Rung]) -> str:
     # Each rung gets square pixels at the source's display aspect and an even
     # width; the height is clamped to the decoded picture, which FFmpeg may
     # have turned upright, so that no rung is an upscale.
-    branches = "".join(f"[s{index}]" for index in range(len(rungs)))
-    chains = [f"[0:V:0]split={len(rungs)}{branches}"]
-    for index, rung in enumerate(rungs):
+    encoded = [index for index, rung in enumerate(rungs) if rung.encoded is None]
+    branches = "".join(f"[s{index}]" for index in encoded)
+    chains = [f"[0:V:0]split={len(encoded)}{branches}"]
+    for index in encoded:
+        rung = rungs[index]
         size = f"w='max(2,2*round(oh*dar/2))':h='min({rung.height},2*trunc(ih/2))'"
         chains.append(f"[s{index}]scale={size},setsar=1[v{index}]")
     return ";".join(chains)

@@ -66,6 +66,32 @@ class Target:
 
 
 @dataclass(frozen=True)
+class KeyFrameGrid:
+    """Key frames at every multiple of ``every`` seconds of the video, as the
+    HLS ladder has them: an encode on the grid can serve as a rung as it is."""
+
+    every: float
+    offset: float = 0.0
+    """Seconds of the video before the encoded file's first frame (where a
+    chunk starts)."""
+
+    def times(self, scene: "Scene") -> list[float]:
+        """The grid's times inside ``scene``, in seconds from its first frame.
+
+        Each is a millisecond early, so that the key frame lands on the first
+        frame at or after the mark, as in the ladder, whatever the rounding.
+        """
+        start = self.offset + scene.start
+        end = start + scene.frames * scene.frame_duration
+        mark = (math.floor(start / self.every + 1e-6) + 1) * self.every
+        times = []
+        while mark < end - 1e-6:
+            times.append(round(mark - start - 0.001, 6))
+            mark += self.every
+        return times
+
+
+@dataclass(frozen=True)
 class Scene:
     first: int
     """Index of the scene's first frame in the video."""
@@ -356,14 +382,23 @@ class _Workbench:
         self.stall_timeout = stall_timeout
         self.aspect = info.display_aspect
         self.kept: dict[tuple[Path, int], Path] = {}
+        self.key_times: dict[Path, list[float]] = {}
+        """Scene file -> where its encodes must have key frames (seconds)."""
 
-    def encode(self, clip: Clip, crf: int, preset: str, target: Path) -> int:
+    def encode(
+        self, clip: Clip, crf: int, preset: str, target: Path, *, whole: bool = True
+    ) -> int:
+        """Encode ``clip``; ``whole`` when it is all of a scene file, whose
+        encode then carries the scene's key frames."""
+        keys = self.key_times.get(clip.path, []) if whole else []
+        forced = ["-force_key_frames", ",".join(f"{t:g}" for t in keys)]
         arguments = [
             *clip.input_arguments(),
             "-map", "0:V:0",
             *(["-frames:v", str(clip.frames)] if clip.frames else []),
             "-vf", EVEN_CROP,
             *self.encoder.arguments(crf, preset),
+            *(forced if keys else []),
             "-an", "-f", "mp4", file_url(target),
         ]  # fmt: skip
         run_ffmpeg(
@@ -406,7 +441,7 @@ class _Workbench:
         def probe_at(crf: int) -> Probe:
             path = self.workspace / f"probe-{piece.stem}-{crf}.mp4"
             reference = Clip(piece) if sample is whole else sample.clip(piece)
-            size = self.encode(reference, crf, preset, path)
+            size = self.encode(reference, crf, preset, path, whole=sample is whole)
             try:
                 score = self.score(Clip(path), reference, subsample)
             except BaseException:
@@ -429,14 +464,17 @@ def encode_targeted(
     codec: Codec = Codec.H264,
     profile: Profile = Profile.BALANCED,
     target: Target | None = None,
+    key_frames: KeyFrameGrid | None = None,
     workspace: Path,
     on_progress: Callable[[float], None] | None = None,
     stall_timeout: float = 120.0,
 ) -> TargetedEncode:
     """Encode ``source`` to an MP4 at ``target_path`` that just reaches ``target``.
 
-    ``on_progress`` gets a rising fraction of the work. ``target_path``
-    appears only when everything succeeded; otherwise MediaError.
+    ``key_frames`` puts a key frame on every mark of that grid (besides the
+    first frame of each scene). ``on_progress`` gets a rising fraction of the
+    work. ``target_path`` appears only when everything succeeded; otherwise
+    MediaError.
     """
     wanted = target or Target()
     encoder = ENCODERS[codec]
@@ -457,6 +495,9 @@ def encode_targeted(
 
     scenes = find_scenes(source, stall_timeout=stall_timeout)
     pieces = split_scenes(source, scenes, workspace, stall_timeout)
+    if key_frames is not None:
+        for scene, piece in zip(scenes, pieces, strict=True):
+            bench.key_times[piece] = key_frames.times(scene)
     total_frames = sum(scene.frames for scene in scenes)
     results: list[SceneResult] = []
     done = 0

@@ -169,6 +169,8 @@ class Processor:
     def _process(self, video_id: str, workspace: Path) -> bool:
         """Make the video ready; or hand its chunks out and return True."""
         from reelhouse.media import encode_targeted
+        from reelhouse.media.hls import SEGMENT_SECONDS
+        from reelhouse.media.targeting import KeyFrameGrid
 
         job = self._job(video_id, record=True)
         report = self._progress_reporter(video_id)
@@ -181,6 +183,7 @@ class Processor:
                 codec=job.codec,
                 profile=job.profile,
                 target=job.target,
+                key_frames=KeyFrameGrid(SEGMENT_SECONDS),
                 workspace=workspace / "encode",
                 on_progress=lambda fraction: report(ENCODING_SHARE * fraction),
                 stall_timeout=self.stall,
@@ -274,6 +277,8 @@ class Processor:
         from reelhouse import media
         from reelhouse.media import encode_targeted
         from reelhouse.media.chunks import ChunkEncode, extract_chunk
+        from reelhouse.media.hls import SEGMENT_SECONDS
+        from reelhouse.media.targeting import KeyFrameGrid
 
         workspace.mkdir(parents=True, exist_ok=True)
         scene = _scene(chunk)
@@ -287,6 +292,7 @@ class Processor:
             codec=job.codec,
             profile=job.profile,
             target=job.target,
+            key_frames=KeyFrameGrid(SEGMENT_SECONDS, offset=chunk.start),
             workspace=workspace / "encode",
             on_progress=report,
             stall_timeout=self.stall,
@@ -363,7 +369,7 @@ class Processor:
         )
         report(0.75)
         ladder, ladder_renditions = self._ladder(
-            source, workspace, info, encoded, report
+            source, workspace, info, encoded, report, reusable=path == encoded.path
         )
         (workspace / "storyboard").mkdir()
         storyboard = media.make_storyboard(
@@ -405,18 +411,35 @@ class Processor:
         info: "MediaInfo",
         encoded: "TargetedEncode",
         report: Callable[[float], None],
+        *,
+        reusable: bool,
     ) -> "tuple[Ladder, list[dict[str, Any]]]":
-        """The HLS ladder, each rung scored; the rungs as the API lists them."""
+        """The HLS ladder, each rung scored; the rungs as the API lists them.
+
+        When the download is an H.264 encode at the top rung's size (it has
+        a key frame on every segment mark), the top rung is the download's
+        video, copied: it is neither encoded nor scored twice.
+        """
         from reelhouse import media
+        from reelhouse.media import Codec
         from reelhouse.media.hls import default_maxrate_kbps
-        from reelhouse.media.vmaf import Clip, measure
+        from reelhouse.media.vmaf import Clip, Score, measure
 
         # The download's search found what this content needs at full size;
         # each rung takes the same quality setting, capped for streaming.
         crf = statistics.median(encoded.crfs)
+        heights = media.ladder_heights(info)
+        reused = (
+            reusable and encoded.codec is Codec.H264 and encoded.height == heights[0]
+        )
         rungs = [
-            media.Rung(height, crf, default_maxrate_kbps(height))
-            for height in media.ladder_heights(info)
+            media.Rung(
+                height,
+                crf,
+                default_maxrate_kbps(height),
+                encoded=encoded.path if reused and index == 0 else None,
+            )
+            for index, height in enumerate(heights)
         ]
         ladder = media.package_hls(
             source,
@@ -429,15 +452,17 @@ class Processor:
             stall_timeout=self.stall,
         )
         listed = []
-        for rendition in ladder.renditions:
-            score = measure(
-                Clip(rendition.playlist),
-                Clip(source),
-                display_aspect=info.display_aspect,
-                workspace=workspace,
-                subsample=RUNG_SUBSAMPLE,
-                stall_timeout=self.stall,
-            )
+        for rung, rendition in zip(rungs, ladder.renditions, strict=True):
+            score: Score = encoded.score
+            if rung.encoded is None:
+                score = measure(
+                    Clip(rendition.playlist),
+                    Clip(source),
+                    display_aspect=info.display_aspect,
+                    workspace=workspace,
+                    subsample=RUNG_SUBSAMPLE,
+                    stall_timeout=self.stall,
+                )
             listed.append(
                 {
                     "kind": "hls",
@@ -450,6 +475,7 @@ class Processor:
                     "bytes": rendition.bytes,
                     "vmaf": round(score.mean, 2),
                     "vmaf_p5": round(score.p5, 2),
+                    "same_as_download": rung.encoded is not None,
                 }
             )
         return ladder, listed
