@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelhouse import __version__, errors
+from reelhouse.accounts.routes import router as account_router
+from reelhouse.analytics.routes import router as analytics_router
 from reelhouse.db import get_database
 from reelhouse.errors import ReelhouseError, error_body
 from reelhouse.jobs import EmbeddedConsumer, get_queue
@@ -86,6 +88,8 @@ def create_app(migrate: bool = True) -> FastAPI:
     _add_docs(app)
     app.include_router(tus.router)
     app.include_router(videos_router)
+    app.include_router(analytics_router)
+    app.include_router(account_router)
     # Innermost first: an unexpected error's 500 still passes through the tus
     # and CORS headers on its way out.
     app.add_middleware(ErrorBoundary)

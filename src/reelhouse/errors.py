@@ -155,6 +155,21 @@ UPLOAD_LOCKED = _kind(
 )
 
 
+# Playback events (the Segment-compatible ingestion).
+WRITE_KEY_INVALID = _kind(
+    "write_key_invalid",
+    401,
+    "The write key is missing or unknown: send the account's write key as the "
+    "Basic auth user name or as writeKey in the body.",
+)
+EVENTS_INVALID = _kind("events_invalid", 400, "The events are not valid JSON calls.")
+EVENTS_TOO_LARGE = _kind(
+    "events_too_large",
+    400,
+    "The body is too large: at most 32 KiB for one call, 500 KiB for a batch.",
+)
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

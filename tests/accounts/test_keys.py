@@ -18,13 +18,15 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_accounts_create_json_prints_exactly_the_id_and_key(tmp_path: Path) -> None:
+def test_accounts_create_json_prints_exactly_the_id_and_keys(tmp_path: Path) -> None:
     done = cli(tmp_path, "accounts", "create", "Acme", "--json")
     assert done.returncode == 0, done.stderr
     created = json.loads(done.stdout)
-    assert set(created) == {"account_id", "api_key"}
+    assert set(created) == {"account_id", "api_key", "write_key"}
     # 32 random bytes, URL-safe base64, behind a short prefix.
     assert len(created["api_key"]) >= 40
+    # The public write key is another key altogether.
+    assert created["write_key"].startswith("wk_") and len(created["write_key"]) >= 24
 
     listed = cli(tmp_path, "accounts", "list")
     assert created["account_id"] in listed.stdout

@@ -1,3 +1,4 @@
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -5,6 +6,12 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reelhouse.db.base import Base, UTCDateTime, utcnow
+
+WRITE_KEY_PREFIX = "wk_"
+
+
+def new_write_key() -> str:
+    return WRITE_KEY_PREFIX + secrets.token_urlsafe(18)
 
 
 class Account(Base):
@@ -15,6 +22,11 @@ class Account(Base):
     # The account's own encoding defaults (quality, profile, codec); an upload
     # may override each, and what neither sets comes from the server settings.
     encoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The public key that players and Segment libraries send playback events
+    # with: it can only add events, so it is no secret and is stored as is.
+    write_key: Mapped[str] = mapped_column(
+        String(64), unique=True, default=new_write_key
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

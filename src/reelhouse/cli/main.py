@@ -152,9 +152,15 @@ def accounts_create(
     with _open_database(data_dir).session() as session:
         account, key = create_account(session, name)
     if as_json:
-        typer.echo(json.dumps({"account_id": account.id, "api_key": key.secret}))
+        created = {
+            "account_id": account.id,
+            "api_key": key.secret,
+            "write_key": account.write_key,
+        }
+        typer.echo(json.dumps(created))
         return
     typer.echo(f"Account: {account.id}")
+    typer.echo(f"Write key (public, for playback events): {account.write_key}")
     _print_new_key(key)
 
 

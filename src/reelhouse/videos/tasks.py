@@ -1,4 +1,5 @@
-"""The video jobs as registered on the queue, for servers and workers alike."""
+"""The jobs on the queue (processing videos, and the periodic sweeps), for
+servers and workers alike."""
 
 import logging
 from dataclasses import dataclass
@@ -66,6 +67,15 @@ def video_tasks() -> VideoTasks:
         removed = upload_server().handler.remove_expired()
         if removed:
             log.info("uploads_expired count=%d", removed)
+
+    @queue.periodic_task(crontab(minute="17", hour="*"), name="purge_old_events")  # type: ignore[untyped-decorator]
+    def purge_old_events() -> None:
+        from reelhouse.analytics.events import purge
+
+        with get_database().session() as session:
+            removed = purge(session)
+        if removed:
+            log.info("events_purged count=%d", removed)
 
     return VideoTasks(
         process_task=process_video,

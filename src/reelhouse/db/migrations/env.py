@@ -1,6 +1,7 @@
 from alembic import context
 
 import reelhouse.accounts.models
+import reelhouse.analytics.models
 import reelhouse.videos.models  # noqa: F401  (registers the tables)
 from reelhouse.db.base import Base
 

@@ -1,0 +1,1 @@
+"""Playback events: Segment-compatible ingestion, raw events, summaries."""

@@ -1,0 +1,121 @@
+"""Stored playback events: written once per messageId, read back per video."""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from reelhouse import errors
+from reelhouse.accounts.models import Account
+from reelhouse.analytics.ingest import Call
+from reelhouse.analytics.models import PlaybackEvent
+from reelhouse.db.base import utcnow
+from reelhouse.errors import ReelhouseError
+
+RETENTION = timedelta(days=90)
+
+
+def account_for_write_key(session: Session, write_key: str | None) -> str:
+    """The account a write key belongs to; a 401 error for none or an unknown one."""
+    account_id = None
+    if write_key:
+        account_id = session.scalar(
+            select(Account.id).where(Account.write_key == write_key)
+        )
+    if account_id is None:
+        raise ReelhouseError(errors.WRITE_KEY_INVALID)
+    return account_id
+
+
+def store(session: Session, account_id: str, calls: Sequence[Call]) -> int:
+    """Insert the calls; one already stored (same messageId) is skipped.
+
+    Returns how many were new. Committed before the client hears back, so
+    an event that got a 200 is on the disk.
+    """
+    if not calls:
+        return 0
+    rows = [{"account_id": account_id, **asdict(call)} for call in calls]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(PlaybackEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["account_id", "message_id"])
+    )
+    result = session.execute(statement)
+    return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge(session: Session) -> int:
+    """Remove the events older than the retention; how many went."""
+    result = session.execute(
+        delete(PlaybackEvent).where(PlaybackEvent.timestamp < utcnow() - RETENTION)
+    )
+    return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    video_id: str
+    events: tuple[str, ...] = ()
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: str | None = None
+    """The cursor of the last event of the previous page."""
+    limit: int = 1000
+
+
+def video_events(
+    session: Session, account_id: str, query: EventQuery
+) -> tuple[list[PlaybackEvent], str | None]:
+    """A page of the video's events in time order, and the next page's cursor."""
+    oldest = utcnow() - RETENTION
+    statement: Select[PlaybackEvent] = select(PlaybackEvent).where(
+        PlaybackEvent.account_id == account_id,
+        PlaybackEvent.video_id == query.video_id,
+        PlaybackEvent.timestamp >= max(oldest, query.since or oldest),
+    )
+    if query.until is not None:
+        statement = statement.where(PlaybackEvent.timestamp < query.until)
+    if query.events:
+        statement = statement.where(PlaybackEvent.event.in_(query.events))
+    if query.session_id is not None:
+        statement = statement.where(PlaybackEvent.session_id == query.session_id)
+    if query.after is not None:
+        moment, row = _read_cursor(query.after)
+        statement = statement.where(
+            tuple_(PlaybackEvent.timestamp, PlaybackEvent.id) > (moment, row)
+        )
+    found = list(
+        session.scalars(
+            statement.order_by(PlaybackEvent.timestamp, PlaybackEvent.id).limit(
+                query.limit + 1
+            )
+        )
+    )
+    page = found[: query.limit]
+    following = _cursor(page[-1]) if len(found) > query.limit else None
+    return page, following
+
+
+def _cursor(event: PlaybackEvent) -> str:
+    text = f"{event.timestamp.isoformat()}|{event.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, _, row = base64.urlsafe_b64decode(padded).decode().partition("|")
+        return datetime.fromisoformat(moment), int(row)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise ReelhouseError(
+            errors.INVALID_REQUEST, "The cursor (after) is not one this API gave."
+        ) from error

@@ -1,0 +1,305 @@
+"""The Segment-compatible ingestion and the raw events call, in process."""
+
+import base64
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from reelhouse.db import get_database
+from reelhouse.videos.models import Video
+from tests.conftest import App
+
+
+def account(app: App, name: str = "test") -> tuple[str, str]:
+    """A new account's API key and write key."""
+    key = app.account(name)
+    shown = app.client.get("/account", headers={"X-Api-Key": key})
+    assert shown.status_code == 200
+    return key, shown.json()["write_key"]
+
+
+def video_of(app: App, key: str, name: str = "clip") -> str:
+    """A video of the account, made by a tus creation."""
+    created = app.create_upload(key, **{"Upload-Length": "10"})
+    upload_id = created.headers["location"].rsplit("/", 1)[1]
+    with get_database().session() as session:
+        found = session.query(Video).filter_by(upload_id=upload_id).one()
+        return found.id
+
+
+def call(
+    video_id: str, n: int, event: str = "Video Content Playing", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": event,
+        "anonymousId": "viewer",
+        "messageId": f"message-{n}",
+        "timestamp": f"2026-12-04T10:00:{n:02d}Z",
+        "properties": {"content_asset_id": video_id, "session_id": "s1", "position": n},
+        **extra,
+    }
+
+
+def basic(write_key: str) -> dict[str, str]:
+    token = base64.b64encode(f"{write_key}:".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def events(app: App, key: str, video_id: str, **params: Any) -> Any:
+    answer = app.client.get(
+        f"/analytics/events/video/{video_id}", headers={"X-Api-Key": key}, params=params
+    )
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+@pytest.fixture(autouse=True)
+def recent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events stamped 2026-12-04 are recent whatever today is."""
+    from datetime import UTC, datetime
+
+    from reelhouse.analytics import events as stored
+
+    monkeypatch.setattr(stored, "utcnow", lambda: datetime(2026, 12, 5, tzinfo=UTC))
+
+
+def test_a_batch_is_stored_once_and_read_back_in_time_order(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    batch = {"batch": [call(video_id, n) for n in (3, 1, 2)], "writeKey": write_key}
+
+    first = app.client.post("/v1/batch", json=batch)
+    again = app.client.post("/v1/batch", json=batch)  # a client's retry
+
+    assert first.status_code == again.status_code == 200
+    assert first.json() == {"success": True, "rejected": 0}
+    found = events(app, key, video_id).json()
+    assert [event["position"] for event in found] == [1, 2, 3]
+    assert found[0]["event"] == "Video Content Playing"
+    assert found[0]["content_asset_id"] == video_id
+    assert found[0]["session_id"] == "s1"
+    assert found[0]["timestamp"] == "Fri, 04 Dec 2026 10:00:01 GMT"
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/t"])
+def test_a_browser_call_as_text_plain_with_basic_auth(app: App, path: str) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    body = json.dumps(call(video_id, 1, event="Video Playback Started"))
+
+    sent = app.client.post(
+        path, content=body, headers={**basic(write_key), "Content-Type": "text/plain"}
+    )
+
+    assert sent.status_code == 200
+    assert [e["event"] for e in events(app, key, video_id).json()] == [
+        "Video Playback Started"
+    ]
+
+
+def test_a_gzipped_batch_is_read(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    body = gzip.compress(json.dumps({"batch": [call(video_id, 1)]}).encode())
+
+    sent = app.client.post(
+        "/v1/batch",
+        content=body,
+        headers={**basic(write_key), "Content-Encoding": "gzip"},
+    )
+
+    assert sent.status_code == 200
+    assert len(events(app, key, video_id).json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, {"batch": []}),
+        ({}, {"batch": [], "writeKey": "wk_unknown"}),
+        (basic("wk_unknown"), {"batch": []}),
+    ],
+)
+def test_a_missing_or_unknown_write_key_gets_401(
+    app: App, headers: dict[str, str], body: dict[str, Any]
+) -> None:
+    account(app)
+    refused = app.client.post("/v1/batch", json=body, headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "write_key_invalid"
+
+
+def test_an_api_key_is_not_a_write_key(app: App) -> None:
+    key, _ = account(app)
+    refused = app.client.post("/v1/batch", json={"batch": []}, headers=basic(key))
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "code"),
+    [
+        ("/v1/batch", b"{oops", "events_invalid"),
+        ("/v1/batch", b'{"batch": 3}', "events_invalid"),
+        ("/v1/track", b"x" * (33 * 1024), "events_too_large"),
+        ("/v1/batch", b"x" * (501 * 1024), "events_too_large"),
+    ],
+)
+def test_a_bad_or_oversized_body_gets_400_and_stores_nothing(
+    app: App, path: str, content: bytes, code: str
+) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+
+    refused = app.client.post(path, content=content, headers=basic(write_key))
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == code
+    assert events(app, key, video_id).json() == []
+
+
+def test_invalid_calls_in_a_batch_are_dropped_and_the_rest_kept(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    batch = [
+        call(video_id, 1),
+        {"type": "track", "anonymousId": "x"},
+        call(video_id, 2),
+    ]
+
+    sent = app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+
+    assert sent.json() == {"success": True, "rejected": 1}
+    assert len(events(app, key, video_id).json()) == 2
+
+
+def test_one_accounts_events_never_reach_another(app: App) -> None:
+    key, write_key = account(app, "first")
+    other_key, other_write_key = account(app, "second")
+    video_id = video_of(app, key)
+    # The other account sends events naming the first account's video, and
+    # even the same messageId.
+    app.client.post(
+        "/v1/batch", json={"batch": [call(video_id, 1)]}, headers=basic(write_key)
+    )
+    app.client.post(
+        "/v1/batch",
+        json={"batch": [call(video_id, 1, event="Forged")]},
+        headers=basic(other_write_key),
+    )
+
+    assert [e["event"] for e in events(app, key, video_id).json()] == [
+        "Video Content Playing"
+    ]
+    hidden = app.client.get(
+        f"/analytics/events/video/{video_id}", headers={"X-Api-Key": other_key}
+    )
+    assert hidden.status_code == 404
+    assert hidden.json()["error"]["code"] == "video_not_found"
+
+
+def test_events_page_by_cursor_and_filter(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    batch = [call(video_id, n) for n in range(1, 6)]
+    batch.append(call(video_id, 6, event="Video Playback Paused"))
+    batch.append(
+        call(video_id, 7, properties={"content_asset_id": video_id, "session_id": "s2"})
+    )
+    app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+
+    positions: list[Any] = []
+    params: dict[str, Any] = {"limit": 3}
+    pages = 0
+    while True:
+        answer = events(app, key, video_id, **params)
+        positions += [event["message_id"] for event in answer.json()]
+        pages += 1
+        link = answer.headers.get("link")
+        if link is None:
+            break
+        params = {
+            "limit": 3,
+            "after": link.split("after=")[1].split(">")[0].split("&")[0],
+        }
+    assert positions == [f"message-{n}" for n in range(1, 8)]
+    assert pages == 3
+
+    paused = events(app, key, video_id, event="Video Playback Paused").json()
+    assert [e["message_id"] for e in paused] == ["message-6"]
+    second = events(app, key, video_id, session_id="s2").json()
+    assert [e["message_id"] for e in second] == ["message-7"]
+    window = events(
+        app,
+        key,
+        video_id,
+        **{"from": "2026-12-04T10:00:02Z", "to": "2026-12-04T10:00:04Z"},
+    ).json()
+    assert [e["message_id"] for e in window] == ["message-2", "message-3"]
+
+
+def test_a_forged_cursor_gets_400(app: App) -> None:
+    key, _ = account(app)
+    video_id = video_of(app, key)
+    answer = app.client.get(
+        f"/analytics/events/video/{video_id}",
+        headers={"X-Api-Key": key},
+        params={"after": "not-a-cursor"},
+    )
+    assert answer.status_code == 400
+
+
+def test_the_browser_library_is_pointed_back_here(app: App) -> None:
+    _, write_key = account(app)
+
+    settings = app.client.get(f"/v1/projects/{write_key}/settings")
+    unknown = app.client.get("/v1/projects/wk_nobody/settings")
+
+    assert settings.status_code == 200
+    segment = settings.json()["integrations"]["Segment.io"]
+    assert segment == {
+        "apiKey": write_key,
+        "apiHost": "testserver/v1",
+        "protocol": "http",
+    }
+    assert unknown.status_code == 401
+
+
+def test_a_browser_preflight_is_answered(app: App) -> None:
+    answer = app.client.options(
+        "/v1/t",
+        headers={
+            "Origin": "https://shop.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": (
+                "authorization, content-type, x-retry-count"
+            ),
+        },
+    )
+    assert answer.status_code == 200
+    allowed = answer.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed and "x-retry-count" in allowed
+
+
+def test_events_older_than_90_days_are_purged(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from reelhouse.analytics import events as stored
+
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    app.client.post(
+        "/v1/batch",
+        json={"batch": [call(video_id, 1), call(video_id, 2)]},
+        headers=basic(write_key),
+    )
+    with get_database().session() as session:
+        assert stored.purge(session) == 0  # a day old
+
+    monkeypatch.setattr(stored, "utcnow", lambda: datetime(2027, 3, 5, tzinfo=UTC))
+    with get_database().session() as session:
+        assert stored.purge(session) == 2

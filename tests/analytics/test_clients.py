@@ -1,0 +1,95 @@
+"""Segment's own Python library against a real server process."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from segment.analytics.client import Client
+
+from tests.conftest import Server
+
+pytestmark = pytest.mark.slow
+
+
+def new_video(server: Server, api_key: str) -> str:
+    """A video, made by a tus creation (its bytes never come)."""
+    metadata = base64.b64encode(api_key.encode()).decode()
+    created = httpx.post(
+        f"{server.url}/files/",
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "1000",
+            "Upload-Metadata": f"api_key {metadata},filename {metadata}",
+        },
+    )
+    assert created.status_code == 201
+    with server.api(api_key) as api:
+        video_id: str = api.get("/videos/list").json()[0]["id"]
+    return video_id
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_segment_analytics_python_events_come_back(
+    server: Server, gzipped: bool
+) -> None:
+    created = server.account()
+    video_id = new_video(server, created["api_key"])
+    errors: list[Exception] = []
+    client = Client(
+        created["write_key"],
+        host=server.url,
+        gzip=gzipped,
+        max_retries=0,
+        on_error=lambda error, _batch: errors.append(error),
+    )
+    # A device whose clock runs an hour behind the server's.
+    behind = datetime.now(UTC) - timedelta(hours=1)
+    for number, event in enumerate(
+        ["Video Playback Started", "Video Content Playing", "Video Playback Paused"]
+    ):
+        client.track(
+            user_id="viewer-7",
+            event=event,
+            properties={
+                "session_id": "session-1",
+                "content_asset_id": video_id,
+                "position": number * 10,
+                "total_length": 60,
+                "video_player": "reelhouse",
+            },
+            timestamp=behind + timedelta(seconds=number),
+        )
+    client.flush()
+    client.shutdown()
+    assert errors == []
+
+    with server.api(created["api_key"]) as api:
+        found = api.get(f"/analytics/events/video/{video_id}").json()
+    assert [event["event"] for event in found] == [
+        "Video Playback Started",
+        "Video Content Playing",
+        "Video Playback Paused",
+    ]
+    assert [event["position"] for event in found] == [0, 10, 20]
+    assert {event["session_id"] for event in found} == {"session-1"}
+    # Timestamps as given by the library, which sends them as the device's
+    # own: this library stamps sentAt from the same clock, so no skew shows.
+    first = datetime.strptime(found[0]["timestamp"], "%a, %d %b %Y %H:%M:%S GMT")
+    assert abs(first.replace(tzinfo=UTC) - behind) < timedelta(seconds=2)
+
+
+def test_an_unknown_write_key_is_refused_to_the_library(server: Server) -> None:
+    server.account()
+    errors: list[Exception] = []
+    client = Client(
+        "wk_nobody",
+        host=server.url,
+        max_retries=0,
+        on_error=lambda error, _batch: errors.append(error),
+    )
+    client.track(user_id="viewer", event="Video Playback Started")
+    client.flush()
+    client.shutdown()
+    assert len(errors) == 1
+    assert getattr(errors[0], "status", None) == 401
