@@ -303,3 +303,83 @@ def test_events_older_than_90_days_are_purged(
     monkeypatch.setattr(stored, "utcnow", lambda: datetime(2027, 3, 5, tzinfo=UTC))
     with get_database().session() as session:
         assert stored.purge(session) == 2
+
+
+def test_the_summary_counts_views_and_their_quality(app: App) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+
+    def at(seconds: float) -> str:
+        return (yesterday + timedelta(seconds=seconds)).isoformat()
+
+    def sent(
+        session: str, viewer: str, event: str, seconds: float, **props: Any
+    ) -> dict[str, Any]:
+        return {
+            "type": "track",
+            "event": event,
+            "anonymousId": viewer,
+            "messageId": f"{session}-{event}-{seconds}",
+            "timestamp": at(seconds),
+            "properties": {
+                "content_asset_id": video_id,
+                "session_id": session,
+                "total_length": 20,
+                **props,
+            },
+        }
+
+    batch = [
+        # Watched to the end after 0.5 s of start-up, 2 s of rebuffering.
+        sent("a", "ann", "Video Playback Started", 0, position=0),
+        sent("a", "ann", "Video Content Started", 0.5, position=0),
+        sent("a", "ann", "Video Playback Buffer Started", 5.5, position=5),
+        sent("a", "ann", "Video Playback Buffer Completed", 7.5, position=5),
+        sent("a", "ann", "Video Playback Completed", 22.5, position=20),
+        # The same viewer again: gone before the first frame.
+        sent("b", "ann", "Video Playback Started", 100, position=0),
+        sent("b", "ann", "Video Playback Exited", 104, position=0),
+        # Another viewer: a failure.
+        sent("c", "bob", "Video Playback Started", 200, position=0),
+        sent("c", "bob", "Video Playback Interrupted", 201, error="manifest 404"),
+    ]
+    app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+
+    answer = app.client.get("/analytics/summary", headers={"X-Api-Key": key})
+    assert answer.status_code == 200
+    (summary,) = answer.json()
+
+    assert summary["plays"] == summary["views"] == 3
+    title = app.client.get(f"/videos/get/{video_id}", headers={"X-Api-Key": key})
+    assert summary["by_video"] == {
+        video_id: {"title": title.json()["name"], "plays": 3}
+    }
+    assert summary["unique_viewers"] == 2
+    assert summary["playing_time_s"] == pytest.approx(20.0, abs=0.1)
+    assert summary["completion"] == {
+        "rate": pytest.approx(1 / 3, abs=0.001),
+        "views": 3,
+    }
+    assert summary["quartile_reach"]["100"] == pytest.approx(1 / 3, abs=0.001)
+    assert summary["startup_time_ms"]["p50"] == 500
+    assert summary["startup_time_ms"]["views"] == 1
+    assert summary["exits_before_start"]["pct"] == pytest.approx(33.33)
+    assert summary["failures"]["pct"] == pytest.approx(33.33)
+    assert summary["failures"]["top_errors"] == [{"error": "manifest 404", "views": 1}]
+    assert summary["rebuffering"]["views_with_rebuffering_pct"] == pytest.approx(33.33)
+    assert summary["change"]["views"] is None  # nothing the 30 days before
+
+    daily = app.client.get(
+        "/analytics/summary", headers={"X-Api-Key": key}, params={"interval": "day"}
+    ).json()
+    assert len(daily) == 30
+    assert sum(day["views"] for day in daily) == 3
+
+    other_key, _ = account(app, "other")
+    (elsewhere,) = app.client.get(
+        "/analytics/summary", headers={"X-Api-Key": other_key}
+    ).json()
+    assert elsewhere["views"] == 0 and elsewhere["by_video"] == {}

@@ -66,6 +66,11 @@ def test_segment_analytics_python_events_come_back(
 
     with server.api(created["api_key"]) as api:
         found = api.get(f"/analytics/events/video/{video_id}").json()
+        (summary,) = api.get("/analytics/summary").json()
+    assert summary["views"] == summary["plays"] == 1
+    assert summary["by_video"][video_id]["plays"] == 1
+    # Started, then a second of start-up, a second of playing, paused.
+    assert summary["playing_time_s"] == pytest.approx(1, abs=0.1)
     assert [event["event"] for event in found] == [
         "Video Playback Started",
         "Video Content Playing",

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from reelhouse import errors
 from reelhouse.accounts.models import Account
 from reelhouse.analytics.ingest import Call
-from reelhouse.analytics.models import PlaybackEvent
+from reelhouse.analytics.models import PlaybackEvent, PlaybackView
+from reelhouse.analytics.views import fold
 from reelhouse.db.base import utcnow
 from reelhouse.errors import ReelhouseError
 
@@ -49,7 +50,25 @@ def store(session: Session, account_id: str, calls: Sequence[Call]) -> int:
         .on_conflict_do_nothing(index_elements=["account_id", "message_id"])
     )
     result = session.execute(statement)
+    refresh_views(session, account_id, {c.session_id for c in calls if c.session_id})
     return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def refresh_views(session: Session, account_id: str, session_ids: set[str]) -> None:
+    """Fold each playback session's events, old and new, into its view row."""
+    for session_id in sorted(session_ids):
+        events = session.scalars(
+            select(PlaybackEvent).where(
+                PlaybackEvent.account_id == account_id,
+                PlaybackEvent.session_id == session_id,
+            )
+        ).all()
+        figures = fold(events)
+        session.merge(
+            PlaybackView(
+                account_id=account_id, session_id=session_id, **asdict(figures)
+            )
+        )
 
 
 def purge(session: Session) -> int:

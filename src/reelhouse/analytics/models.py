@@ -51,3 +51,32 @@ class PlaybackEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PlaybackView(Base):
+    """One view (a playback session) as its events so far describe it."""
+
+    __tablename__ = "playback_views"
+    __table_args__ = (
+        Index("ix_playback_views_requested", "account_id", "play_requested_at"),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    session_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    video_id: Mapped[str | None] = mapped_column(String(100))
+    viewer_id: Mapped[str | None] = mapped_column(String(200))
+    first_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    play_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    startup_ms: Mapped[float | None] = mapped_column(Float)
+    playing_seconds: Mapped[float] = mapped_column(Float)
+    watch_seconds: Mapped[float] = mapped_column(Float)
+    max_position: Mapped[float] = mapped_column(Float)
+    total_length: Mapped[float | None] = mapped_column(Float)
+    rebuffer_count: Mapped[int] = mapped_column(Integer)
+    rebuffer_seconds: Mapped[float] = mapped_column(Float)
+    seek_count: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[bool] = mapped_column()
+    error: Mapped[str | None] = mapped_column(String(200))

@@ -1,9 +1,9 @@
 """Segment's tracking API, served for players and Segment's own libraries;
 and the documented call that reads a video's raw events back."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +27,7 @@ from reelhouse.analytics.ingest import (
     unpack,
 )
 from reelhouse.analytics.models import PlaybackEvent
+from reelhouse.analytics.summary import periods, summarize, with_change
 from reelhouse.db import get_database
 from reelhouse.db.base import utcnow
 from reelhouse.public_url import public_base_url
@@ -34,6 +35,8 @@ from reelhouse.settings import get_settings
 from reelhouse.videos.library import get_video
 
 router = APIRouter(tags=["analytics"])
+
+SUMMARY_DAYS = 30
 
 ingestion_errors = errors.documented(
     errors.WRITE_KEY_INVALID, errors.EVENTS_INVALID, errors.EVENTS_TOO_LARGE
@@ -123,6 +126,35 @@ def settings_route(write_key: str, request: Request) -> dict[str, Any]:
         "plan": {"track": {"__default": {"enabled": True}}},
         "analyticsNextEnabled": True,
     }
+
+
+@router.get(
+    "/analytics/summary",
+    responses=errors.documented(errors.API_KEY_MISSING, errors.API_KEY_INVALID),
+)
+def summary_route(
+    account_id: CurrentAccount,
+    interval: Annotated[
+        Literal["period", "day"],
+        Query(description="period: the last 30 days as one; day: one per day."),
+    ] = "period",
+) -> list[dict[str, Any]]:
+    """Playback over the last 30 days: the documented keys (``start``, ``end``,
+    ``plays``, ``by_video``) and, beside them, engagement and quality of
+    experience, each with the number of views behind it."""
+    now = utcnow()
+    with get_database().session() as session:
+        shown = [
+            summarize(session, account_id, start, end)
+            for start, end in periods(now, SUMMARY_DAYS, interval)
+        ]
+        if interval == "period":
+            before = now - timedelta(days=SUMMARY_DAYS)
+            previous = summarize(
+                session, account_id, before - timedelta(days=SUMMARY_DAYS), before
+            )
+            shown = [with_change(shown[0], previous)]
+    return shown
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""playback events, and each account's public write key
+"""playback events and views, and each account's public write key
 
 Revision ID: 0004
 Revises: 0003
@@ -74,8 +74,44 @@ def upgrade() -> None:
         "ix_playback_events_time", "playback_events", ["account_id", "timestamp"]
     )
 
+    op.create_table(
+        "playback_views",
+        sa.Column("account_id", sa.String(36), nullable=False),
+        sa.Column("session_id", sa.String(100), nullable=False),
+        sa.Column("video_id", sa.String(100), nullable=True),
+        sa.Column("viewer_id", sa.String(200), nullable=True),
+        sa.Column("first_event_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("play_requested_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("startup_ms", sa.Float(), nullable=True),
+        sa.Column("playing_seconds", sa.Float(), nullable=False),
+        sa.Column("watch_seconds", sa.Float(), nullable=False),
+        sa.Column("max_position", sa.Float(), nullable=False),
+        sa.Column("total_length", sa.Float(), nullable=True),
+        sa.Column("rebuffer_count", sa.Integer(), nullable=False),
+        sa.Column("rebuffer_seconds", sa.Float(), nullable=False),
+        sa.Column("seek_count", sa.Integer(), nullable=False),
+        sa.Column("completed", sa.Boolean(), nullable=False),
+        sa.Column("error", sa.String(200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_playback_views_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "account_id", "session_id", name=op.f("pk_playback_views")
+        ),
+    )
+    op.create_index(
+        "ix_playback_views_requested",
+        "playback_views",
+        ["account_id", "play_requested_at"],
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("playback_views")
     op.drop_table("playback_events")
     with op.batch_alter_table("accounts") as table:
         table.drop_constraint(op.f("uq_accounts_write_key"), type_="unique")
