@@ -36,6 +36,7 @@ def media() -> Path:
 
 
 def _reset_caches() -> None:
+    from reelhouse.analytics.routes import admission
     from reelhouse.db import get_database
     from reelhouse.jobs import get_queue
     from reelhouse.settings import get_settings
@@ -50,6 +51,7 @@ def _reset_caches() -> None:
         get_blob_store,
         video_tasks,
         upload_server,
+        admission,
     ):
         cached.cache_clear()
 

@@ -163,6 +163,11 @@ WRITE_KEY_INVALID = _kind(
     "Basic auth user name or as writeKey in the body.",
 )
 EVENTS_INVALID = _kind("events_invalid", 400, "The events are not valid JSON calls.")
+EVENTS_OVERLOADED = _kind(
+    "events_overloaded",
+    429,
+    "Too many events are arriving at once; send them again after Retry-After seconds.",
+)
 EVENTS_TOO_LARGE = _kind(
     "events_too_large",
     400,

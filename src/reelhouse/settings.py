@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="Origins browsers may upload and call the API from, as JSON: "
         '["https://app.example.com"].',
     )
+    events_max_in_flight: int = Field(
+        default=32,
+        ge=1,
+        description="Playback-event requests written at once per process; "
+        "more get 429 with Retry-After.",
+    )
     embedded_worker: bool = Field(
         default=True,
         description="Run the job consumer inside `reelhouse serve`.",

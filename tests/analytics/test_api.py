@@ -383,3 +383,27 @@ def test_the_summary_counts_views_and_their_quality(app: App) -> None:
         "/analytics/summary", headers={"X-Api-Key": other_key}
     ).json()
     assert elsewhere["views"] == 0 and elsewhere["by_video"] == {}
+
+
+def test_too_many_requests_at_once_get_429_and_store_nothing(app: App) -> None:
+    from reelhouse.analytics.routes import admission
+
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    gate = admission()
+    gate.busy = gate.limit  # every slot taken by requests still being written
+
+    refused = app.client.post(
+        "/v1/batch", json={"batch": [call(video_id, 1)]}, headers=basic(write_key)
+    )
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "events_overloaded"
+    assert refused.headers["retry-after"] == "2"
+    gate.busy = 0
+    assert events(app, key, video_id).json() == []
+    accepted = app.client.post(
+        "/v1/batch", json={"batch": [call(video_id, 1)]}, headers=basic(write_key)
+    )
+    assert accepted.status_code == 200
+    assert gate.busy == 0  # the slot is given back

@@ -1,6 +1,9 @@
 """Segment's tracking API, served for players and Segment's own libraries;
 and the documented call that reads a video's raw events back."""
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Annotated, Any, Literal
@@ -30,6 +33,7 @@ from reelhouse.analytics.models import PlaybackEvent
 from reelhouse.analytics.summary import periods, summarize, with_change
 from reelhouse.db import get_database
 from reelhouse.db.base import utcnow
+from reelhouse.errors import ReelhouseError
 from reelhouse.public_url import public_base_url
 from reelhouse.settings import get_settings
 from reelhouse.videos.library import get_video
@@ -37,9 +41,14 @@ from reelhouse.videos.library import get_video
 router = APIRouter(tags=["analytics"])
 
 SUMMARY_DAYS = 30
+# Seconds an overloaded server asks a client to wait before sending again.
+RETRY_AFTER = 2
 
 ingestion_errors = errors.documented(
-    errors.WRITE_KEY_INVALID, errors.EVENTS_INVALID, errors.EVENTS_TOO_LARGE
+    errors.WRITE_KEY_INVALID,
+    errors.EVENTS_INVALID,
+    errors.EVENTS_TOO_LARGE,
+    errors.EVENTS_OVERLOADED,
 )
 # Properties the older event format had at the top level of each event.
 FLAT_PROPERTIES = (
@@ -56,7 +65,42 @@ FLAT_PROPERTIES = (
 )
 
 
+class Admission:
+    """How many ingestion requests may be written at once in this process.
+
+    Past that, a request is turned away with 429 and ``Retry-After`` before
+    anything is read: every Segment library waits and sends it again, so
+    nothing is lost, and the database is not buried under writes.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.busy >= self.limit:
+            raise ReelhouseError(
+                errors.EVENTS_OVERLOADED, headers={"Retry-After": str(RETRY_AFTER)}
+            )
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+
+@functools.cache
+def admission() -> Admission:
+    return Admission(get_settings().events_max_in_flight)
+
+
 async def _ingest(request: Request, kind: str, limit: int) -> JSONResponse:
+    with admission().slot():
+        return await _admitted(request, kind, limit)
+
+
+async def _admitted(request: Request, kind: str, limit: int) -> JSONResponse:
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
