@@ -5,6 +5,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +109,35 @@ def rebuilt_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[TestCli
 
     with TestClient(create_app()) as client:
         yield client
+
+
+def node_packages(folder: Path) -> str:
+    """Install the npm packages pinned in ``folder``'s package.json (into its
+    node_modules, ignored by git) unless they already are; the node binary."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("these tests need Node.js 18 or later with npm on the PATH")
+    pinned = json.loads((folder / "package.json").read_text())["dependencies"]
+
+    def installed(package: str) -> str | None:
+        manifest = folder / "node_modules" / package / "package.json"
+        if not manifest.is_file():
+            return None
+        version: str = json.loads(manifest.read_text())["version"]
+        return version
+
+    if any(installed(package) != version for package, version in pinned.items()):
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm could not install {list(pinned)}:\n{done.stderr}")
+    for package, version in pinned.items():
+        assert installed(package) == version, package
+    return node
 
 
 def free_port() -> int:

@@ -1,13 +1,17 @@
-"""Segment's own Python library against a real server process."""
+"""Segment's own libraries (Python, and Node in tests/analytics/js) against a
+real server process."""
 
 import base64
+import json
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from segment.analytics.client import Client
 
-from tests.conftest import Server
+from tests.conftest import Server, node_packages
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +102,55 @@ def test_an_unknown_write_key_is_refused_to_the_library(server: Server) -> None:
     client.shutdown()
     assert len(errors) == 1
     assert getattr(errors[0], "status", None) == 401
+
+
+NODE_CLIENT = Path(__file__).parent / "js"
+
+
+def test_segment_analytics_node_events_come_back(server: Server) -> None:
+    node = node_packages(NODE_CLIENT)
+    created = server.account()
+    video_id = new_video(server, created["api_key"])
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    calls = [
+        {
+            "anonymousId": "node-viewer",
+            "event": event,
+            "timestamp": (start + timedelta(seconds=offset)).isoformat(),
+            "properties": {
+                "session_id": "node-session",
+                "content_asset_id": video_id,
+                "position": offset,
+                "total_length": 30,
+            },
+        }
+        for offset, event in [
+            (0, "Video Playback Started"),
+            (1, "Video Content Started"),
+            (11, "Video Content Playing"),
+            (21, "Video Playback Completed"),
+        ]
+    ]
+
+    done = subprocess.run(
+        [
+            node,
+            str(NODE_CLIENT / "track.js"),
+            json.dumps(
+                {"host": server.url, "writeKey": created["write_key"], "calls": calls}
+            ),
+        ],
+        cwd=NODE_CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    with server.api(created["api_key"]) as api:
+        found = api.get(f"/analytics/events/video/{video_id}").json()
+        (summary,) = api.get("/analytics/summary").json()
+    assert [event["event"] for event in found] == [call["event"] for call in calls]
+    assert summary["views"] == 1
+    assert summary["completion"]["rate"] == 1
+    assert summary["startup_time_ms"]["p50"] == 1000

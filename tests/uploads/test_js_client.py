@@ -8,7 +8,6 @@ driven by ``tests/uploads/js/upload.js``.
 import contextlib
 import hashlib
 import json
-import shutil
 import socket
 import struct
 import subprocess
@@ -21,27 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, server_process
+from tests.conftest import Server, node_packages, server_process
 
 pytestmark = pytest.mark.slow
 
 CLIENT_FOLDER = Path(__file__).parent / "js"
 CLIP = "tour-540p-animation.mp4"
 SETTLED = ("ready", "error")
-
-
-def _pinned_version() -> str:
-    manifest = json.loads((CLIENT_FOLDER / "package.json").read_text())
-    version: str = manifest["dependencies"]["tus-js-client"]
-    return version
-
-
-def _installed_version() -> str | None:
-    manifest = CLIENT_FOLDER / "node_modules" / "tus-js-client" / "package.json"
-    if not manifest.is_file():
-        return None
-    version: str = json.loads(manifest.read_text())["version"]
-    return version
 
 
 @dataclass
@@ -87,23 +72,7 @@ class JsClient:
 
 @pytest.fixture(scope="session")
 def js_client() -> JsClient:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail(
-            "the tus-js-client tests need Node.js 18 or later with npm on the PATH"
-        )
-    if _installed_version() != _pinned_version():
-        # npm writes the install folder itself; it is ignored by git.
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(CLIENT_FOLDER)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm could not install tus-js-client:\n{done.stderr}")
-    assert _installed_version() == _pinned_version()
-    return JsClient(node)
+    return JsClient(node_packages(CLIENT_FOLDER))
 
 
 @pytest.fixture(scope="module")
