@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (never a browser a tool downloads).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install serve test lint
 
@@ -22,5 +25,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q --no-install-recommends chromium || \
+		{ $(SUDO) apt-get update -q && \
+		  $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest

@@ -95,6 +95,7 @@ def fold(events: Iterable[Event]) -> ViewFigures:
     state = "idle"
     previous: datetime | None = None
     buffering_since: datetime | None = None
+    before_seek = "playing"
     for event in sorted(events, key=lambda e: e.timestamp):
         now, called = event.timestamp, name(event.event)
         properties = event.properties or {}
@@ -143,10 +144,13 @@ def fold(events: Iterable[Event]) -> ViewFigures:
                 buffering_since = None
                 state = "playing"
         elif called == "Video Playback Seek Started":
+            if state != "seeking":
+                before_seek = state
             state = "seeking"
         elif called == "Video Playback Seek Completed":
             figures.seek_count += 1
-            state = "playing"
+            # A seek while paused stays paused; old players send no Started.
+            state = before_seek if state == "seeking" else "playing"
         elif called == "Video Playback Completed":
             figures.completed = True
             state = "ended"

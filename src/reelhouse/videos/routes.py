@@ -14,6 +14,7 @@ from reelhouse.storage import InvalidKey, MissingBlob, get_blob_store
 from reelhouse.videos import states
 from reelhouse.videos.delivery import file_download
 from reelhouse.videos.library import get_video, list_videos, search_videos
+from reelhouse.videos.models import Video
 from reelhouse.videos.representation import VideoOut, represent
 
 router = APIRouter(
@@ -118,6 +119,11 @@ def storyboard_route(video_id: str, name: str, account_id: CurrentAccount) -> Re
 def _ready_file(account_id: str, video_id: str, column: str, name: str) -> Response:
     with get_database().session() as session:
         video = get_video(session, account_id, video_id)
+    return ready_file(video, column, name)
+
+
+def ready_file(video: Video, column: str, name: str) -> Response:
+    """A file beside the index file that ``column`` of a ready video names."""
     index_key: str | None = getattr(video, column)
     if video.status != states.READY or index_key is None:
         raise ReelhouseError(

@@ -1,0 +1,1 @@
+"""The web pages: the embeddable player."""
