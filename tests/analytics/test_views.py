@@ -122,3 +122,21 @@ def test_a_reported_startup_time_wins() -> None:
     )
 
     assert figures.startup_ms == 450
+
+
+def test_a_seek_while_paused_stays_paused() -> None:
+    figures = fold(
+        [
+            Sent("Video Playback Started", 0),
+            Sent("Video Content Started", 1, 0),
+            Sent("Video Playback Paused", 3, 2),
+            Sent("Video Playback Seek Started", 10, 2),
+            Sent("Video Playback Seek Completed", 10.5, 8),
+            Sent("Video Playback Resumed", 20, 8),
+            Sent("Video Playback Completed", 22, 10),
+        ]
+    )
+
+    # Playing 1-3 s and 20-22 s; the pause, seek included, is not.
+    assert figures.playing_seconds == pytest.approx(4)
+    assert figures.seek_count == 1
