@@ -31,6 +31,7 @@ from reelhouse.videos.routes import router as videos_router
 from reelhouse.videos.tasks import recover_stalled
 from reelhouse.videos.upload_server import upload_server
 from reelhouse.web.routes import STATIC
+from reelhouse.web.routes import api_router as playback_router
 from reelhouse.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def create_app(migrate: bool = True) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(account_router)
     app.include_router(web_router)
+    app.include_router(playback_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Innermost first: an unexpected error's 500 still passes through the tus
     # and CORS headers on its way out.

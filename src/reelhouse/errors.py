@@ -155,6 +155,12 @@ UPLOAD_LOCKED = _kind(
 )
 
 
+TOKEN_INVALID = _kind(
+    "token_invalid",
+    403,
+    "The playback link is not valid for this video: ask its owner for a new one.",
+)
+
 # Playback events (the Segment-compatible ingestion).
 WRITE_KEY_INVALID = _kind(
     "write_key_invalid",

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL clients reach the server at, e.g. https://v.example.com",
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key the server derives each account's playback signing "
+        "secret from; every server of a cluster needs the same. Unset: a random "
+        "key kept in the data folder (secret.key).",
+    )
     trust_proxy: bool = Field(
         default=False,
         description="Honour X-Forwarded-Host/-Proto and Forwarded from a proxy.",

@@ -2,7 +2,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reelhouse.db.base import Base, UTCDateTime, utcnow
@@ -24,6 +24,9 @@ class Account(Base):
     encoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The public key that players and Segment libraries send playback events
     # with: it can only add events, so it is no secret and is stored as is.
+    # Which signing secret signs this account's playback links: rotating it
+    # (a new version) voids every link signed before.
+    signing_version: Mapped[int] = mapped_column(Integer, default=1)
     write_key: Mapped[str] = mapped_column(
         String(64), unique=True, default=new_write_key
     )
