@@ -170,6 +170,10 @@
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (data.fatal) failed(data.details);
     });
+    // A switch to another rung: the bitrate and quality properties say which.
+    hls.on(Hls.Events.LEVEL_SWITCHED, () => {
+      if (firstFrame) track("Video Quality Updated");
+    });
     hls.loadSource(config.streaming);
     hls.attachMedia(video);
   } else if (config.streaming && video.canPlayType("application/vnd.apple.mpegurl")) {
