@@ -1,6 +1,7 @@
 """Signed playback links: how private videos play, and nothing else does."""
 
 import stat
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from reelhouse.db import get_database
 from reelhouse.settings import get_settings
 from reelhouse.storage import get_blob_store
 from reelhouse.videos.models import Video
-from tests.conftest import App
+from tests.conftest import App, reelhouse_command
 
 MASTER = "#EXTM3U\n#EXT-X-VERSION:7\n"
 
@@ -156,3 +157,55 @@ def test_a_link_lasts_between_a_second_and_a_week(
         json={"expires_in": expires_in},
     )
     assert made.status_code == 400
+
+
+def old_form(api_key: str, video_id: str, expiry: float) -> str:
+    """A link's token as the old clients made it: signed with the API key."""
+    return jwt.encode({"video_id": video_id, "expiry": expiry}, api_key, "HS256")
+
+
+def opt_in(
+    app: App, account_id: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        reelhouse_command(
+            "accounts",
+            "legacy-links",
+            account_id,
+            *options,
+            "--data-dir",
+            str(app.data_dir),
+        ),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_old_form_links_play_only_for_an_account_that_opted_in(
+    app: App, tmp_path: Path
+) -> None:
+    key = app.account()
+    video_id = private_ready_video(app, key, tmp_path)
+    account_id = app.client.get("/account", headers={"X-Api-Key": key}).json()["id"]
+    base = f"/embed/video/{video_id}/token"
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    in_seconds = old_form(key, video_id, int(soon.timestamp()))
+    in_milliseconds = old_form(key, video_id, int(soon.timestamp() * 1000))
+    expired = old_form(key, video_id, int(datetime.now(UTC).timestamp()) - 60)
+
+    assert refused(app, f"{base}/{in_seconds}") == "token_invalid"  # not opted in
+    wrong = opt_in(app, account_id, "--api-key", app.account("other"))
+    assert wrong.returncode == 1 and "not a live API key" in wrong.stderr + wrong.stdout
+    done = opt_in(app, account_id, "--api-key", key)
+    assert done.returncode == 0, done.stderr
+
+    assert app.client.get(f"{base}/{in_seconds}").status_code == 200
+    assert app.client.get(f"{base}/{in_milliseconds}").status_code == 200
+    assert refused(app, f"{base}/{expired}") == "token_invalid"
+    # Kept sealed, never as the key itself.
+    data = get_settings().data_dir
+    stored = b"".join(path.read_bytes() for path in data.glob("reelhouse.db*"))
+    assert key.encode() not in stored
+
+    assert opt_in(app, account_id, "--off").returncode == 0
+    assert refused(app, f"{base}/{in_seconds}") == "token_invalid"

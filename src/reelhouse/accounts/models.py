@@ -27,6 +27,9 @@ class Account(Base):
     # Which signing secret signs this account's playback links: rotating it
     # (a new version) voids every link signed before.
     signing_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Only for an account that honours playback links in the old form, which
+    # were signed with an API key: that key, sealed with the server's key.
+    legacy_link_key: Mapped[str | None] = mapped_column(String(300), default=None)
     write_key: Mapped[str] = mapped_column(
         String(64), unique=True, default=new_write_key
     )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from reelhouse import errors
 from reelhouse.errors import ReelhouseError
@@ -25,6 +26,8 @@ from reelhouse.settings import Settings
 
 KEY_FILE = "secret.key"
 ALGORITHM = "HS256"
+# An old-form expiry above this is in milliseconds (1e11 s is the year 5138).
+MILLISECONDS_FROM = 1e11
 # The longest a link may be made to last.
 MAX_LIFETIME = timedelta(days=7)
 
@@ -82,6 +85,40 @@ def verify(secret: str, token: str, video_id: str) -> None:
         raise ReelhouseError(errors.TOKEN_INVALID) from error
     if claims.get("video_id") != video_id:
         raise ReelhouseError(errors.TOKEN_INVALID)
+
+
+def verify_legacy(api_key: str, token: str, video_id: str) -> None:
+    """Raise TOKEN_INVALID unless ``token`` is a live link in the old form:
+    signed with the API key, its ``expiry`` in seconds or milliseconds."""
+    try:
+        claims = jwt.decode(
+            token, api_key, algorithms=[ALGORITHM], options={"verify_exp": False}
+        )
+    except jwt.InvalidTokenError as error:
+        raise ReelhouseError(errors.TOKEN_INVALID) from error
+    expires = claims.get("expiry")
+    if claims.get("video_id") != video_id or not isinstance(expires, int | float):
+        raise ReelhouseError(errors.TOKEN_INVALID)
+    if expires > MILLISECONDS_FROM:
+        expires /= 1000
+    if expires < datetime.now(UTC).timestamp():
+        raise ReelhouseError(errors.TOKEN_INVALID, "The playback link has expired.")
+
+
+def seal(settings: Settings, secret: str) -> str:
+    """``secret`` encrypted with a key only this server derives."""
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(_sealing_key(settings)).encrypt(nonce, secret.encode(), None)
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(settings: Settings, sealed: str) -> str:
+    raw = base64.urlsafe_b64decode(sealed)
+    return AESGCM(_sealing_key(settings)).decrypt(raw[:12], raw[12:], None).decode()
+
+
+def _sealing_key(settings: Settings) -> bytes:
+    return hmac.new(server_key(settings), b"sealing", hashlib.sha256).digest()
 
 
 def _create_private(path: Path, content: bytes) -> None:

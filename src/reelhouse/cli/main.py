@@ -181,6 +181,45 @@ def accounts_list(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+LEGACY_HELP = "See reelhouse accounts legacy-links --help."
+
+
+@accounts_app.command("legacy-links")
+def accounts_legacy_links(
+    account: Annotated[str, typer.Argument(help="The account's id.")],
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="The API key the account's old links were signed with."),
+    ] = None,
+    off: Annotated[
+        bool, typer.Option("--off", help="Stop honouring links in the old form.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Honour the account's playback links in the old form (a JWT signed with
+    an API key, its expiry in seconds or milliseconds).
+
+    The key is kept sealed with the server's key, unlike every other key,
+    which is stored only as a hash: opt in only where old links must live on.
+    """
+    from reelhouse.accounts.keys import account_for_secret
+    from reelhouse.accounts.models import Account
+    from reelhouse.accounts.signing import seal
+
+    if off == (api_key is not None):
+        raise _fail("Give either --api-key KEY or --off.", LEGACY_HELP)
+    with _open_database(data_dir).session() as session:
+        found = session.get(Account, account)
+        if found is None:
+            raise _unknown_account(account)
+        if api_key is not None and account_for_secret(session, api_key) != account:
+            raise _fail("That is not a live API key of this account.", LEGACY_HELP)
+        found.legacy_link_key = (
+            None if api_key is None else seal(get_settings(), api_key)
+        )
+    typer.echo("Old-form links: " + ("off" if off else "honoured"))
+
+
 @accounts_app.command("encoding")
 def accounts_encoding(
     account: Annotated[str, typer.Argument(help="The account's id.")],

@@ -13,7 +13,14 @@ from sqlalchemy import select
 from reelhouse import errors
 from reelhouse.accounts.auth import CurrentAccount
 from reelhouse.accounts.models import Account
-from reelhouse.accounts.signing import expiry, sign, signing_secret, verify
+from reelhouse.accounts.signing import (
+    expiry,
+    sign,
+    signing_secret,
+    unseal,
+    verify,
+    verify_legacy,
+)
 from reelhouse.db import get_database
 from reelhouse.errors import ReelhouseError
 from reelhouse.public_url import public_base_url
@@ -48,13 +55,28 @@ def _playable(video_id: str, token: str | None = None) -> tuple[Video, str]:
         raise ReelhouseError(errors.VIDEO_NOT_FOUND)
     video, account = found
     if token is not None:
-        secret = signing_secret(get_settings(), account.id, account.signing_version)
-        verify(secret, token, video.id)
+        _check_link(account, token, video.id)
     if video.status != states.READY:
         raise ReelhouseError(
             errors.VIDEO_NOT_READY, f"The video is {video.status}; it cannot play yet."
         )
     return video, account.write_key
+
+
+def _check_link(account: Account, token: str, video_id: str) -> None:
+    """Raise TOKEN_INVALID unless the link is the account's, for this video,
+    and live; in the old form only where the account opted in."""
+    settings = get_settings()
+    try:
+        verify(
+            signing_secret(settings, account.id, account.signing_version),
+            token,
+            video_id,
+        )
+    except ReelhouseError:
+        if account.legacy_link_key is None:
+            raise
+        verify_legacy(unseal(settings, account.legacy_link_key), token, video_id)
 
 
 def _page(request: Request, video_id: str, token: str | None) -> Response:

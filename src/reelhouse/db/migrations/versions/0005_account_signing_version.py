@@ -1,4 +1,5 @@
-"""each account's playback signing secret version
+"""each account's playback signing secret version, and the sealed API key of
+accounts that honour links in the old form
 
 Revision ID: 0005
 Revises: 0004
@@ -23,8 +24,10 @@ def upgrade() -> None:
                 "signing_version", sa.Integer(), nullable=False, server_default="1"
             )
         )
+        table.add_column(sa.Column("legacy_link_key", sa.String(300), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("accounts") as table:
+        table.drop_column("legacy_link_key")
         table.drop_column("signing_version")
