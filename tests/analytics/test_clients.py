@@ -154,3 +154,28 @@ def test_segment_analytics_node_events_come_back(server: Server) -> None:
     assert summary["views"] == 1
     assert summary["completion"]["rate"] == 1
     assert summary["startup_time_ms"]["p50"] == 1000
+
+
+def test_an_event_that_got_a_200_survives_the_server_dying_at_once(
+    server: Server,
+) -> None:
+    created = server.account()
+    video_id = new_video(server, created["api_key"])
+    call = {
+        "type": "track",
+        "event": "Video Playback Started",
+        "anonymousId": "viewer",
+        "messageId": "the-one",
+        "properties": {"content_asset_id": video_id, "session_id": "s"},
+    }
+
+    answer = httpx.post(
+        f"{server.url}/v1/track", json={**call, "writeKey": created["write_key"]}
+    )
+    assert answer.status_code == 200
+    server.kill()  # SIGKILL: nothing is flushed on the way out
+    server.start()
+
+    with server.api(created["api_key"]) as api:
+        found = api.get(f"/analytics/events/video/{video_id}").json()
+    assert [event["message_id"] for event in found] == ["the-one"]
