@@ -113,10 +113,10 @@ async def _admitted(request: Request, kind: str, limit: int) -> JSONResponse:
     received_at = utcnow()
     normalised = [call for call in (normalise(c, received_at) for c in calls) if call]
 
-    def write() -> int:
+    def write() -> None:
         with get_database().session() as session:
             account_id = account_for_write_key(session, write_key)
-            return store(session, account_id, normalised)
+            store(session, account_id, normalised)
 
     await run_in_threadpool(write)
     return JSONResponse(
