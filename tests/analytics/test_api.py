@@ -407,3 +407,48 @@ def test_too_many_requests_at_once_get_429_and_store_nothing(app: App) -> None:
     )
     assert accepted.status_code == 200
     assert gate.busy == 0  # the slot is given back
+
+
+def test_views_are_folded_apart_from_the_requests_that_stored_them(app: App) -> None:
+    from reelhouse.analytics import events as stored
+
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+
+    def send(session_id: str, *numbers: int) -> None:
+        batch = [
+            call(
+                video_id,
+                n,
+                properties={
+                    "content_asset_id": video_id,
+                    "session_id": session_id,
+                    "position": n,
+                },
+            )
+            for n in numbers
+        ]
+        answer = app.client.post(
+            "/v1/batch", json={"batch": batch}, headers=basic(write_key)
+        )
+        assert answer.status_code == 200
+
+    send("one", 1, 2)
+    send("two", 3)
+    with get_database().session() as session:
+        assert stored.fold_pending(session) == 2
+    with get_database().session() as session:
+        assert stored.fold_pending(session) == 0  # nothing new
+    send("two", 4, 5)
+    account_id = app_account_id(app, key)
+    with get_database().session() as session:
+        assert stored.fold_pending(session) == 1
+        view = session.get(stored.PlaybackView, (account_id, "two"))
+        assert view is not None and view.max_position == 5
+
+
+def app_account_id(app: App, key: str) -> str:
+    account_id: str = app.client.get("/account", headers={"X-Api-Key": key}).json()[
+        "id"
+    ]
+    return account_id

@@ -6,19 +6,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, select, tuple_
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reelhouse import errors
 from reelhouse.accounts.models import Account
 from reelhouse.analytics.ingest import Call
-from reelhouse.analytics.models import PlaybackEvent, PlaybackView
+from reelhouse.analytics.models import AnalyticsMark, PlaybackEvent, PlaybackView
 from reelhouse.analytics.views import fold
 from reelhouse.db.base import utcnow
 from reelhouse.errors import ReelhouseError
 
 RETENTION = timedelta(days=90)
+# The mark of the last event whose session is folded into its view.
+FOLDED_MARK = "views_folded_through"
 
 
 def account_for_write_key(session: Session, write_key: str | None) -> str:
@@ -50,24 +52,47 @@ def store(session: Session, account_id: str, calls: Sequence[Call]) -> None:
         index_elements=["account_id", "message_id"]
     )
     session.connection().execute(statement, rows)
-    refresh_views(session, account_id, {c.session_id for c in calls if c.session_id})
 
 
-def refresh_views(session: Session, account_id: str, session_ids: set[str]) -> None:
-    """Fold each playback session's events, old and new, into its view row."""
-    for session_id in sorted(session_ids):
+def fold_pending(session: Session) -> int:
+    """Bring the view rows up to date with every event stored so far.
+
+    The sessions of the events stored since the last fold (by row id, which
+    grows in commit order: SQLite has one writer at a time) are folded again
+    from all their events; the mark then moves past them. Requests never
+    wait for this: the summary calls it before reading, and a periodic job
+    keeps that call short. Returns how many views were folded.
+    """
+    mark = session.get(AnalyticsMark, FOLDED_MARK)
+    if mark is None:
+        mark = AnalyticsMark(name=FOLDED_MARK, value=0)
+        session.add(mark)
+    newest = session.scalar(select(func.max(PlaybackEvent.id))) or 0
+    if newest <= mark.value:
+        return 0
+    touched = session.execute(
+        select(PlaybackEvent.account_id, PlaybackEvent.session_id)
+        .where(
+            PlaybackEvent.id > mark.value,
+            PlaybackEvent.id <= newest,
+            PlaybackEvent.session_id.is_not(None),
+        )
+        .distinct()
+    ).all()
+    for account_id, session_id in touched:
         events = session.scalars(
             select(PlaybackEvent).where(
                 PlaybackEvent.account_id == account_id,
                 PlaybackEvent.session_id == session_id,
             )
         ).all()
-        figures = fold(events)
         session.merge(
             PlaybackView(
-                account_id=account_id, session_id=session_id, **asdict(figures)
+                account_id=account_id, session_id=session_id, **asdict(fold(events))
             )
         )
+    mark.value = newest
+    return len(touched)
 
 
 def purge(session: Session) -> int:

@@ -80,3 +80,12 @@ class PlaybackView(Base):
     seek_count: Mapped[int] = mapped_column(Integer)
     completed: Mapped[bool] = mapped_column()
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+class AnalyticsMark(Base):
+    """How far a background step has got through the events (an event id)."""
+
+    __tablename__ = "analytics_marks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

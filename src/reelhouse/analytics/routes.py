@@ -17,6 +17,7 @@ from reelhouse.accounts.auth import CurrentAccount
 from reelhouse.analytics.events import (
     EventQuery,
     account_for_write_key,
+    fold_pending,
     store,
     video_events,
 )
@@ -187,6 +188,8 @@ def summary_route(
     ``plays``, ``by_video``) and, beside them, engagement and quality of
     experience, each with the number of views behind it."""
     now = utcnow()
+    with get_database().session() as session:
+        fold_pending(session)
     with get_database().session() as session:
         shown = [
             summarize(session, account_id, start, end)

@@ -68,6 +68,13 @@ def video_tasks() -> VideoTasks:
         if removed:
             log.info("uploads_expired count=%d", removed)
 
+    @queue.periodic_task(crontab(minute="*"), name="fold_playback_views")  # type: ignore[untyped-decorator]
+    def fold_playback_views() -> None:
+        from reelhouse.analytics.events import fold_pending
+
+        with get_database().session() as session:
+            fold_pending(session)
+
     @queue.periodic_task(crontab(minute="17", hour="*"), name="purge_old_events")  # type: ignore[untyped-decorator]
     def purge_old_events() -> None:
         from reelhouse.analytics.events import purge

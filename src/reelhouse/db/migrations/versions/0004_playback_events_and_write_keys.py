@@ -103,6 +103,12 @@ def upgrade() -> None:
             "account_id", "session_id", name=op.f("pk_playback_views")
         ),
     )
+    op.create_table(
+        "analytics_marks",
+        sa.Column("name", sa.String(50), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_analytics_marks")),
+    )
     op.create_index(
         "ix_playback_views_requested",
         "playback_views",
@@ -111,6 +117,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("analytics_marks")
     op.drop_table("playback_views")
     op.drop_table("playback_events")
     with op.batch_alter_table("accounts") as table:
