@@ -145,6 +145,15 @@ def test_an_api_key_is_not_a_write_key(app: App) -> None:
         ("/v1/batch", b'{"batch": 3}', "events_invalid"),
         ("/v1/track", b"x" * (33 * 1024), "events_too_large"),
         ("/v1/batch", b"x" * (501 * 1024), "events_too_large"),
+        # Python reads these, JSON has them not, and no reply could hold them.
+        ("/v1/batch", b'{"batch": [{"properties": {"n": NaN}}]}', "events_invalid"),
+        ("/v1/track", b'{"properties": {"position": Infinity}}', "events_invalid"),
+        ("/v1/track", b'{"properties": {"position": 1e999}}', "events_invalid"),
+        (
+            "/v1/batch",
+            b'{"batch": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "events_invalid",
+        ),
     ],
 )
 def test_a_bad_or_oversized_body_gets_400_and_stores_nothing(
@@ -166,13 +175,32 @@ def test_invalid_calls_in_a_batch_are_dropped_and_the_rest_kept(app: App) -> Non
     batch = [
         call(video_id, 1),
         {"type": "track", "anonymousId": "x"},
+        "not a call",
         call(video_id, 2),
+        call(video_id, 3, properties={"position": 10**400}),  # no float holds it
     ]
 
     sent = app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
 
-    assert sent.json() == {"success": True, "rejected": 1}
+    assert sent.json() == {"success": True, "rejected": 2}
     assert len(events(app, key, video_id).json()) == 2
+
+
+def test_a_body_in_an_encoding_other_than_gzip_gets_400(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    body = json.dumps({"batch": [call(video_id, 1)]}).encode()
+
+    refused = app.client.post(
+        "/v1/batch",
+        content=body,
+        headers={**basic(write_key), "Content-Encoding": "br"},
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "events_invalid"
+    assert "br" in refused.json()["error"]["message"]
+    assert events(app, key, video_id).json() == []
 
 
 def test_one_accounts_events_never_reach_another(app: App) -> None:
@@ -238,17 +266,33 @@ def test_events_page_by_cursor_and_filter(app: App) -> None:
         **{"from": "2026-12-04T10:00:02Z", "to": "2026-12-04T10:00:04Z"},
     ).json()
     assert [e["message_id"] for e in window] == ["message-2", "message-3"]
+    # A time without a zone is UTC; a bare date is its midnight.
+    naive = events(
+        app, key, video_id, **{"from": "2026-12-04T10:00:06", "to": "2026-12-05"}
+    ).json()
+    assert [e["message_id"] for e in naive] == ["message-6", "message-7"]
 
 
-def test_a_forged_cursor_gets_400(app: App) -> None:
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        # Well formed, but with a row past any integer a database holds, or
+        # a time without a zone.
+        base64.urlsafe_b64encode(b"2026-12-04T10:00:00+00:00|" + b"9" * 30).decode(),
+        base64.urlsafe_b64encode(b"2026-12-04T10:00:00|5").decode(),
+    ],
+)
+def test_a_forged_cursor_gets_400(app: App, cursor: str) -> None:
     key, _ = account(app)
     video_id = video_of(app, key)
     answer = app.client.get(
         f"/analytics/events/video/{video_id}",
         headers={"X-Api-Key": key},
-        params={"after": "not-a-cursor"},
+        params={"after": cursor},
     )
     assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_request"
 
 
 def test_the_browser_library_is_pointed_back_here(app: App) -> None:

@@ -53,6 +53,11 @@ def test_decode_body_reads_gzip_and_plain_json() -> None:
         (b"x" * (MAX_CALL_BYTES + 1), None, "events_too_large"),
         # Small when compressed, far too large once inflated.
         (gzip.compress(b" " * (5 * MAX_BATCH_BYTES)), "gzip", "events_too_large"),
+        (b"{}", "deflate", "events_invalid"),
+        (b'{"n": NaN}', None, "events_invalid"),
+        (b'{"n": -Infinity}', None, "events_invalid"),
+        (b'{"n": 1e400}', None, "events_invalid"),
+        (b"[" * 10_000 + b"]" * 10_000, None, "events_invalid"),
     ],
 )
 def test_decode_body_refuses_what_is_not_json_or_too_large(

@@ -62,13 +62,12 @@ def sign(secret: str, video_id: str, expires_at: datetime) -> str:
 
 
 def expiry(lifetime_seconds: float) -> datetime:
-    lifetime = timedelta(seconds=lifetime_seconds)
-    if not timedelta(0) < lifetime <= MAX_LIFETIME:
+    if not 0 < lifetime_seconds <= MAX_LIFETIME.total_seconds():  # NaN too
         raise ReelhouseError(
             errors.INVALID_REQUEST,
-            f"expires_in must be between 1 second and {MAX_LIFETIME.days} days.",
+            f"expires_in must be a number of seconds up to {MAX_LIFETIME.days} days.",
         )
-    return datetime.now(UTC) + lifetime
+    return datetime.now(UTC) + timedelta(seconds=lifetime_seconds)
 
 
 def verify(secret: str, token: str, video_id: str) -> None:

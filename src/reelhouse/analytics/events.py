@@ -4,7 +4,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -120,13 +120,14 @@ def video_events(
 ) -> tuple[list[PlaybackEvent], str | None]:
     """A page of the video's events in time order, and the next page's cursor."""
     oldest = utcnow() - RETENTION
+    since = _in_utc(query.since) if query.since is not None else oldest
     statement: Select[PlaybackEvent] = select(PlaybackEvent).where(
         PlaybackEvent.account_id == account_id,
         PlaybackEvent.video_id == query.video_id,
-        PlaybackEvent.timestamp >= max(oldest, query.since or oldest),
+        PlaybackEvent.timestamp >= max(oldest, since),
     )
     if query.until is not None:
-        statement = statement.where(PlaybackEvent.timestamp < query.until)
+        statement = statement.where(PlaybackEvent.timestamp < _in_utc(query.until))
     if query.events:
         statement = statement.where(PlaybackEvent.event.in_(query.events))
     if query.session_id is not None:
@@ -157,8 +158,20 @@ def _read_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         moment, _, row = base64.urlsafe_b64decode(padded).decode().partition("|")
-        return datetime.fromisoformat(moment), int(row)
+        parsed = datetime.fromisoformat(moment), int(row)
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise ReelhouseError(
-            errors.INVALID_REQUEST, "The cursor (after) is not one this API gave."
-        ) from error
+        raise _not_a_cursor() from error
+    if parsed[0].tzinfo is None or not 0 < parsed[1] < 2**63:
+        raise _not_a_cursor()
+    return parsed
+
+
+def _not_a_cursor() -> ReelhouseError:
+    return ReelhouseError(
+        errors.INVALID_REQUEST, "The cursor (after) is not one this API gave."
+    )
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """A time without a zone is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

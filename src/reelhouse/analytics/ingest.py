@@ -10,6 +10,7 @@ optionally gzipped, the write key in HTTP Basic auth or in the body.
 import base64
 import binascii
 import json
+import math
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
     """The JSON document in a request body of at most ``limit`` bytes."""
     if len(raw) > limit:
         raise _too_large(limit)
-    if (encoding or "").strip().lower() == "gzip":
+    coding = (encoding or "identity").strip().lower()
+    if coding == "gzip":
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
             raw = inflater.decompress(raw, MAX_INFLATED_BYTES + 1)
@@ -68,15 +70,42 @@ def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
                 errors.EVENTS_INVALID, f"The gzip body is damaged: {error}."
             ) from error
         if len(raw) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
-            raise _too_large(MAX_INFLATED_BYTES)
+            raise ReelhouseError(
+                errors.EVENTS_TOO_LARGE,
+                "The gzip body inflates to more than "
+                f"{MAX_INFLATED_BYTES // 1024} KiB.",
+            )
         if len(raw) > limit:
             raise _too_large(limit)
+    elif coding != "identity":
+        raise ReelhouseError(
+            errors.EVENTS_INVALID,
+            f"The body's Content-Encoding {encoding!r} is not supported: "
+            "send it as it is or gzipped.",
+        )
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, ValueError) as error:
         raise ReelhouseError(
             errors.EVENTS_INVALID, f"The body is not JSON: {error}."
         ) from error
+    except RecursionError as error:
+        raise ReelhouseError(
+            errors.EVENTS_INVALID, "The body's JSON is nested too deeply."
+        ) from error
+
+
+def _no_constant(name: str) -> float:
+    # Python's JSON reads NaN and Infinity, which JSON has not, and which no
+    # database column or JSON reply could hold afterwards.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
 
 
 def basic_write_key(authorization: str | None) -> str | None:
@@ -93,12 +122,13 @@ def basic_write_key(authorization: str | None) -> str | None:
     return decoded.partition(":")[0] or None
 
 
-def unpack(document: Any, kind: str) -> tuple[str | None, list[dict[str, Any]]]:
+def unpack(document: Any, kind: str) -> tuple[str | None, list[Any]]:
     """The body's write key and its calls, each with its ``type`` set.
 
     ``kind`` is ``batch`` for the batch envelopes, or the call type the path
     named. A batch's ``context``, ``integrations`` and ``sentAt`` apply to
-    every call that does not set its own.
+    every call that does not set its own. Elements of a batch that are not
+    objects come back as they are, for ``normalise`` to reject.
     """
     if not isinstance(document, dict):
         raise ReelhouseError(errors.EVENTS_INVALID, "The body must be a JSON object.")
@@ -116,26 +146,29 @@ def unpack(document: Any, kind: str) -> tuple[str | None, list[dict[str, Any]]]:
             errors.EVENTS_INVALID,
             f"A batch may hold {MAX_BATCH_EVENTS} calls, not {len(batch)}.",
         )
-    calls = []
+    calls: list[Any] = []
     for item in batch:
         if not isinstance(item, dict):
-            continue  # dropped like any other invalid call
+            calls.append(item)
+            continue
         call = dict(item)
         for shared in ("context", "integrations"):
             if isinstance(document.get(shared), dict):
                 call[shared] = {**document[shared], **(call.get(shared) or {})}
         call.setdefault("sentAt", document.get("sentAt"))
         calls.append(call)
-    key = _write_key(document) or next(filter(None, map(_write_key, calls)), None)
-    return key, calls
+    keys = (_write_key(call) for call in calls if isinstance(call, dict))
+    return _write_key(document) or next(filter(None, keys), None), calls
 
 
-def normalise(call: dict[str, Any], received_at: datetime) -> Call | None:
+def normalise(call: Any, received_at: datetime) -> Call | None:
     """The call as stored, or None when it is not a valid call.
 
     Invalid calls in a batch are dropped and the rest stored, as Segment does:
     the client could not do better by sending them again.
     """
+    if not isinstance(call, dict):
+        return None
     kind = call.get("type")
     if kind not in CALL_TYPES:
         return None
@@ -216,7 +249,10 @@ def _first_text(properties: dict[str, Any], names: tuple[str, ...]) -> str | Non
 
 def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            return None
     return None
 
 

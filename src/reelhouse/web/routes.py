@@ -128,7 +128,10 @@ def embed_mp4(video_id: str, token: str | None = None) -> Response:
 
 class TokenRequest(BaseModel):
     expires_in: float = Field(
-        default=3600, description="Seconds the link lasts, at most 7 days."
+        default=3600,
+        description="Seconds the link lasts, at most 7 days.",
+        strict=True,
+        allow_inf_nan=False,
     )
 
 
