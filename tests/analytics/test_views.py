@@ -140,3 +140,20 @@ def test_a_seek_while_paused_stays_paused() -> None:
     # Playing 1-3 s and 20-22 s; the pause, seek included, is not.
     assert figures.playing_seconds == pytest.approx(4)
     assert figures.seek_count == 1
+
+
+def test_a_resume_before_the_first_frame_is_no_playing_time() -> None:
+    figures = fold(
+        [
+            Sent("Video Playback Started", 0, 0),
+            Sent("Video Playback Paused", 2, 0),
+            Sent("Video Playback Resumed", 4, 0),
+            Sent("Video Playback Interrupted", 9, 0, {"error": "fragParsingError"}),
+        ]
+    )
+
+    # Never a frame: no start-up time, nothing played, but 7 s waited.
+    assert figures.startup_ms is None
+    assert figures.playing_seconds == 0
+    assert figures.watch_seconds == pytest.approx(2 + 5)
+    assert figures.error == "fragParsingError"

@@ -116,6 +116,12 @@ def test_the_player_plays_a_clip_and_reports_the_view(
     ):
         assert expected in names, names
     assert {event["session_id"] for event in found} == {found[0]["session_id"]}
+    # The seek left from where the pause was (past 2 s) for 1 s.
+    (seek,) = [e for e in found if e["event"] == "Video Playback Seek Started"]
+    assert seek["position"] >= 2 and seek["properties"]["seek_position"] == 1
+    # Heartbeats only while pictures move, never before the first frame.
+    first_frame = names.index("Video Content Started")
+    assert "Video Content Playing" not in names[:first_frame]
     assert summary["views"] == 1 and summary["impressions"] == 1
     assert summary["startup_time_ms"]["views"] == 1
     assert summary["startup_time_ms"]["p50"] > 0

@@ -96,6 +96,7 @@ def fold(events: Iterable[Event]) -> ViewFigures:
     previous: datetime | None = None
     buffering_since: datetime | None = None
     before_seek = "playing"
+    moving = False  # the first frame was shown
     for event in sorted(events, key=lambda e: e.timestamp):
         now, called = event.timestamp, name(event.event)
         properties = event.properties or {}
@@ -123,12 +124,17 @@ def fold(events: Iterable[Event]) -> ViewFigures:
             if figures.play_requested_at is None:
                 figures.play_requested_at = now
                 state = "starting"
-        elif called in FIRST_FRAME or called == "Video Playback Resumed":
+        elif called in FIRST_FRAME:
             started = figures.play_requested_at
             if state == "starting" and figures.startup_ms is None and started:
                 figures.startup_ms = (now - started).total_seconds() * 1000
+            moving = True
             if state != "ended":
                 state = "playing"
+        elif called == "Video Playback Resumed":
+            # A resume before the first frame is still waiting for it.
+            if state != "ended":
+                state = "playing" if moving else "starting"
         elif called == "Video Playback Paused":
             state = "paused"
         elif called == "Video Playback Buffer Started":

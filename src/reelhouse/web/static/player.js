@@ -20,6 +20,7 @@
   let seeking = false;
   let finished = false;
   let heartbeat = null;
+  let position = 0; // where playback was before a seek began
 
   function viewerId() {
     try {
@@ -86,7 +87,11 @@
   function startHeartbeat() {
     if (heartbeat === null) {
       heartbeat = setInterval(() => {
-        if (!video.paused) track("Video Content Playing");
+        // Only pictures that move: not while waiting for the first frame,
+        // rebuffering or seeking.
+        if (firstFrame && !video.paused && !buffering && !seeking) {
+          track("Video Content Playing");
+        }
         flush();
       }, HEARTBEAT_MS);
     }
@@ -134,10 +139,17 @@
     if (!video.ended) track("Video Playback Paused");
     stopHeartbeat();
   });
+  video.addEventListener("timeupdate", () => {
+    if (!seeking) position = video.currentTime;
+  });
   video.addEventListener("seeking", () => {
-    if (!seeking) {
+    // Before the first frame a seek is the player's own (hls.js skips a gap
+    // at the start), not the viewer's.
+    if (firstFrame && !seeking) {
       seeking = true;
+      // By now currentTime is where the seek goes; position is where it left.
       track("Video Playback Seek Started", {
+        position: Math.floor(position),
         seek_position: Math.floor(video.currentTime),
       });
     }
