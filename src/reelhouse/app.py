@@ -161,11 +161,12 @@ def _add_error_handlers(app: FastAPI) -> None:
             _route_template(request),
             error.kind.code,
         )
-        return JSONResponse(
-            error_body(error.kind, error.message),
-            status_code=error.kind.status,
-            headers=error.headers,
-        )
+        body = error_body(error.kind, error.message)
+        if request.url.path.startswith("/v1/"):
+            # Segment's libraries read the code and message at the top level
+            # of an ingestion error; they are repeated there for them.
+            body.update(code=error.kind.code, message=error.message)
+        return JSONResponse(body, status_code=error.kind.status, headers=error.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:

@@ -102,6 +102,8 @@ def test_an_unknown_write_key_is_refused_to_the_library(server: Server) -> None:
     client.shutdown()
     assert len(errors) == 1
     assert getattr(errors[0], "status", None) == 401
+    # The library reads the code at the top level of the body.
+    assert getattr(errors[0], "code", None) == "write_key_invalid"
 
 
 NODE_CLIENT = Path(__file__).parent / "js"
