@@ -226,9 +226,10 @@ def test_undecodable_files_end_in_error_and_the_server_keeps_serving(
         original = server.data_dir / "files" / "videos" / str(video["id"]) / "original"
         assert original.read_bytes() == (tmp_path / name).read_bytes()
         with server.api(key) as api:
-            download = api.get(f"/videos/download/{video['id']}")
-            assert download.status_code == 409
-            assert download.json()["error"]["code"] == "video_failed"
+            for path in ("download/{}", "{}/hls/master.m3u8", "{}/storyboard/s.vtt"):
+                refused = api.get("/videos/" + path.format(video["id"]))
+                assert refused.status_code == 409, path
+                assert refused.json()["error"]["code"] == "video_failed", path
 
     with httpx.Client(base_url=server.url) as api:
         listed = api.get("/videos/list", headers={"X-Api-Key": key})

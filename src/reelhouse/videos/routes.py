@@ -99,7 +99,9 @@ _STREAM_TYPES = {
 @router.get(
     "/videos/{video_id}/hls/{name:path}",
     response_class=FileResponse,
-    responses=errors.documented(errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY),
+    responses=errors.documented(
+        errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY, errors.VIDEO_FAILED
+    ),
 )
 def streaming_route(video_id: str, name: str, account_id: CurrentAccount) -> Response:
     """The HLS ladder: ``master.m3u8``, and the playlists and segments it names."""
@@ -109,7 +111,9 @@ def streaming_route(video_id: str, name: str, account_id: CurrentAccount) -> Res
 @router.get(
     "/videos/{video_id}/storyboard/{name:path}",
     response_class=FileResponse,
-    responses=errors.documented(errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY),
+    responses=errors.documented(
+        errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY, errors.VIDEO_FAILED
+    ),
 )
 def storyboard_route(video_id: str, name: str, account_id: CurrentAccount) -> Response:
     """Scrubbing previews: ``storyboard.vtt`` and the sprite image it names."""
@@ -125,6 +129,8 @@ def _ready_file(account_id: str, video_id: str, column: str, name: str) -> Respo
 def ready_file(video: Video, column: str, name: str) -> Response:
     """A file beside the index file that ``column`` of a ready video names."""
     index_key: str | None = getattr(video, column)
+    if video.status == states.ERROR:
+        raise ReelhouseError(errors.VIDEO_FAILED)
     if video.status != states.READY or index_key is None:
         raise ReelhouseError(
             errors.VIDEO_NOT_READY,

@@ -56,6 +56,8 @@ def _playable(video_id: str, token: str | None = None) -> tuple[Video, str]:
     video, account = found
     if token is not None:
         _check_link(account, token, video.id)
+    if video.status == states.ERROR:
+        raise ReelhouseError(errors.VIDEO_FAILED)
     if video.status != states.READY:
         raise ReelhouseError(
             errors.VIDEO_NOT_READY, f"The video is {video.status}; it cannot play yet."
