@@ -33,6 +33,19 @@ def test_accounts_create_json_prints_exactly_the_id_and_keys(tmp_path: Path) -> 
     assert "Acme" in listed.stdout
 
 
+def test_a_bad_setting_is_named_in_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REELHOUSE_CHUNK_SECONDS", "a minute")
+
+    done = cli(tmp_path, "accounts", "list")
+
+    assert done.returncode == 1
+    assert "REELHOUSE_CHUNK_SECONDS" in done.stderr and "a minute" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reelhouse.db").exists()
+
+
 def test_keys_are_stored_hashed_never_in_clear(tmp_path: Path) -> None:
     created = json.loads(cli(tmp_path, "accounts", "create", "A", "--json").stdout)
     database = (tmp_path / "reelhouse.db").read_bytes()

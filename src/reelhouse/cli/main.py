@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.table import Table
 
@@ -60,10 +62,23 @@ def _open_database(data_dir: Path | None) -> Database:
     if data_dir is not None:
         os.environ["REELHOUSE_DATA_DIR"] = str(data_dir.resolve())
     get_settings.cache_clear()
+    try:
+        get_settings()
+    except ValidationError as error:
+        raise _fail(
+            "; ".join(_setting_problem(problem) for problem in error.errors()),
+            "Correct it in the environment and run the command again.",
+        ) from None
     get_database.cache_clear()
     database = get_database()
     database.migrate()
     return database
+
+
+def _setting_problem(problem: ErrorDetails) -> str:
+    names = [str(part) for part in problem["loc"]]
+    setting = "REELHOUSE_" + "__".join(names).upper()
+    return f"{setting} {problem['msg'].lower()} (it is {problem['input']!r})"
 
 
 def _fail(message: str, hint: str) -> typer.Exit:
