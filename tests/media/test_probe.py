@@ -17,7 +17,19 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
         ),
         (
             "cockatoo-720p-camera.mp4",
-            MediaInfo(14.0, 1280, 720, 20.0, "h264", "mp3", 416_429, MP4),
+            MediaInfo(
+                14.0,
+                1280,
+                720,
+                20.0,
+                "h264",
+                "mp3",
+                416_429,
+                MP4,
+                1.0,
+                # x264 named its version in the stream: a seek must pass it on.
+                ("-x264_build", "142"),
+            ),
         ),
         (
             "city-405p-camera-mpeg2.mpg",
@@ -25,11 +37,33 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
         ),
         (
             "hello-720p-screen.mp4",
-            MediaInfo(8.329, 1280, 720, 30.12, "h264", "aac", 4_118_919, MP4),
+            MediaInfo(
+                8.329,
+                1280,
+                720,
+                30.12,
+                "h264",
+                "aac",
+                4_118_919,
+                MP4,
+                1.0,
+                ("-x264_build", "160"),
+            ),
         ),
         (
             "tour-540p-animation.mp4",
-            MediaInfo(11.333, 960, 540, 24.0, "h264", None, 970_066, MP4),
+            MediaInfo(
+                11.333,
+                960,
+                540,
+                24.0,
+                "h264",
+                None,
+                970_066,
+                MP4,
+                1.0,
+                ("-x264_build", "148"),
+            ),
         ),
     ],
 )
@@ -47,6 +81,7 @@ def test_probe_real_clip_describes_it(
     )
     assert info.bit_rate == expected.bit_rate
     assert info.format_name == expected.format_name
+    assert info.seek_options == expected.seek_options
 
 
 def test_probe_zero_byte_file_raises(tmp_path: Path) -> None:

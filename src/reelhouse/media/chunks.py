@@ -16,15 +16,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 from reelhouse.media.codecs import ENCODERS, Codec, Profile
+from reelhouse.media.errors import MediaError
 from reelhouse.media.ffmpeg import file_url, run_ffmpeg
 from reelhouse.media.hls import SEGMENT_SECONDS
 from reelhouse.media.probe import MediaInfo, ensure_complete, probe
-from reelhouse.media.targeting import Frames, Scene, TargetedEncode, join_parts
+from reelhouse.media.targeting import (
+    Frames,
+    Scene,
+    Target,
+    TargetedEncode,
+    join_parts,
+)
 from reelhouse.media.vmaf import Clip, Score, measure
 
 # A boundary this close to a shot change counts as being at it.
 NEAR_CUT = SEGMENT_SECONDS / 2
+
+# How many VMAF points below the target a joined video may score (twice that
+# for its 5th percentile) before the join counts as broken.
+JOIN_SLACK = 2.5
 
 
 def plan_chunks(
@@ -76,21 +89,64 @@ def plan_chunks(
 
 
 def extract_chunk(
-    source: Path, chunk: Scene, target: Path, *, stall_timeout: float = 120.0
+    source: Path,
+    info: MediaInfo,
+    chunk: Scene,
+    target: Path,
+    *,
+    stall_timeout: float = 120.0,
 ) -> None:
-    """Decode ``chunk`` of ``source`` into a lossless file of its own (no audio).
+    """Decode ``chunk`` of ``source`` (described by ``info``) into a lossless
+    file of its own (no audio), frame-exact.
 
     The chunk's encode reads this file, never the source, so that probes and
     final encode see the same frames; its timestamps start at zero.
+
+    A seek lands at a key frame before the wanted time only where the file
+    has an index; in a stream without one (MPEG program streams) it may land
+    past it. So decoding starts a little early, the chunk is cut out by its
+    timestamps, and a chunk that comes out short is cut again from further
+    back, at last from the start.
     """
-    clip = chunk.clip(source)
+    for lead in SEEK_LEADS:
+        if _cut(source, info, chunk, target, lead, stall_timeout) >= chunk.frames:
+            return
+    raise MediaError(
+        f"Could not cut the chunk at {chunk.start:.2f} s: the video has fewer "
+        "frames there than it had when it was scanned."
+    )
+
+
+# How far before a chunk decoding starts, in turn; None: at the very start.
+SEEK_LEADS: tuple[float | None, ...] = (2.0, 30.0, None)
+
+
+def _cut(
+    source: Path,
+    info: MediaInfo,
+    chunk: Scene,
+    target: Path,
+    lead: float | None,
+    stall_timeout: float,
+) -> int:
+    """Cut ``chunk`` into ``target``, seeking ``lead`` seconds before it;
+    return the frames the cut holds."""
+    # Half a frame early, so that rounding never skips the first frame.
+    wanted = max(0.0, chunk.start - chunk.frame_duration / 2)
+    seek = 0.0 if lead is None else max(0.0, wanted - lead)
+    # After a seek, timestamps count from the seek point.
+    seeking = ["-ss", f"{seek:.6f}", *info.seek_options] if seek else []
     arguments = [
-        *clip.input_arguments(),
-        "-map", "0:V:0", "-an", "-frames:v", str(chunk.frames),
+        *seeking, "-i", file_url(source),
+        "-map", "0:V:0", "-an",
+        "-vf", f"trim=start={wanted - seek:.6f},setpts=PTS-STARTPTS",
+        "-frames:v", str(chunk.frames),
         "-c:v", "ffv1", "-level", "3", "-threads", "2",
         "-f", "matroska", file_url(target),
     ]  # fmt: skip
     run_ffmpeg(arguments, action="cut the chunk", stall_timeout=stall_timeout)
+    with av.open(str(target)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
 
 
 @dataclass(frozen=True)
@@ -123,14 +179,17 @@ def join_chunks(
     *,
     codec: Codec,
     profile: Profile,
+    target: Target,
     workspace: Path,
     stall_timeout: float = 120.0,
 ) -> TargetedEncode:
     """Join the chunks' encodes (in order) with the source's audio, and score
     the whole against the source.
 
-    Each chunk met the target on its own, correction included; the whole's
-    score is the one reported.
+    Each chunk met ``target`` on its own, correction included, so the whole
+    meets it too, but for the odd frame at a boundary; the whole's score is
+    the one reported. A whole that falls clearly short means the join went
+    wrong, and raises MediaError rather than passing a damaged video on.
     """
     started = time.monotonic()
     effort = ENCODERS[codec].efforts[profile]
@@ -146,6 +205,11 @@ def join_chunks(
         subsample=effort.verify_subsample,
         stall_timeout=stall_timeout,
     )
+    if score.mean < target.mean - JOIN_SLACK or score.p5 < target.p5 - 2 * JOIN_SLACK:
+        raise MediaError(
+            f"The encoded chunks, joined, scored VMAF {score.mean:.1f} "
+            f"(5th percentile {score.p5:.1f}) against a target of {target.mean:g}."
+        )
     output = probe(joined)
     ensure_complete(output.duration, info.duration)
     shutil.move(joined, target_path)

@@ -53,19 +53,26 @@ class Encoder:
     efforts: dict[Profile, Effort]
 
     def arguments(self, crf: int, preset: str, *, threads: int = 0) -> list[str]:
-        """Output options that encode the video at ``crf`` with ``preset``."""
+        """Output options that encode the video at ``crf`` with ``preset``.
+
+        Encodes of one video at different CRFs get the same stream headers,
+        so that they join without re-encoding: an MP4 keeps only the first
+        part's headers, and x264 otherwise writes the CRF into them (its
+        ``stitchable`` option stops that), x265 its options (``info=0``).
+        """
         common = ["-pix_fmt", "yuv420p"]
         if self.codec is Codec.H264:
             threading = ["-threads", str(threads)] if threads else []
             return [
                 "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                "-profile:v", "high", *threading, *common,
+                "-profile:v", "high", "-x264-params", "stitchable=1",
+                *threading, *common,
             ]  # fmt: skip
         if self.codec is Codec.HEVC:
             pools = f":pools={threads}" if threads else ""
             return [
                 "-c:v", "libx265", "-preset", preset, "-crf", str(crf),
-                "-x265-params", f"log-level=error{pools}",
+                "-x265-params", f"log-level=error:info=0{pools}",
                 "-tag:v", "hvc1",  # Apple players require this sample entry
                 *common,
             ]  # fmt: skip

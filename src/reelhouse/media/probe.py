@@ -1,5 +1,6 @@
 """What a video file holds, read with PyAV, and whether it can be decoded at all."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ class MediaInfo:
     """FFmpeg's container name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"."""
     sample_aspect: float = 1.0
     """Width of a pixel over its height (1.0 for square pixels)."""
+    seek_options: tuple[str, ...] = ()
+    """FFmpeg input options that decoding from a key frame past the first
+    needs (see ``_seek_options``)."""
 
     @property
     def display_aspect(self) -> float:
@@ -121,7 +125,7 @@ def _inspect(container: InputContainer, size: int, log: FFmpegLog) -> MediaInfo:
     _check_index(video, size, duration)
 
     log.clear()
-    _decode_first_frame(container, video, log)
+    seek_options = _decode_first_frame(container, video, log)
 
     audio = container.streams.audio[0] if container.streams.audio else None
     return MediaInfo(
@@ -134,6 +138,7 @@ def _inspect(container: InputContainer, size: int, log: FFmpegLog) -> MediaInfo:
         bit_rate=container.bit_rate or None,
         format_name=container.format.name,
         sample_aspect=_sample_aspect(video),
+        seek_options=seek_options,
     )
 
 
@@ -165,12 +170,29 @@ def _check_index(video: VideoStream, size: int, duration: float) -> None:
 
 def _decode_first_frame(
     container: InputContainer, video: VideoStream, log: FFmpegLog
-) -> None:
+) -> tuple[str, ...]:
+    """Decode the first frame; return the options a seek into the stream needs."""
+    options: tuple[str, ...] = ()
     try:
-        for _frame in container.decode(video):
-            return
+        for packet in container.demux(video):
+            if not options and packet.size:
+                options = _seek_options(bytes(packet))
+            for _frame in packet.decode():
+                return options
     except av.FFmpegError as error:
         raise MediaError(
             f"The video stream could not be decoded: {_cause(error, log)}"
         ) from error
     raise MediaError("The video stream holds no frame that can be decoded.")
+
+
+# x264 names its version in a message at the start of the stream, and FFmpeg's
+# decoder works around the bugs of old versions (their 4:4:4 streams decode
+# into garbage otherwise) only when it has read that message. Decoding from a
+# later key frame never reads it, unless told the version.
+_X264_VERSION = re.compile(rb"x264 - core (\d+)")
+
+
+def _seek_options(first_packet: bytes) -> tuple[str, ...]:
+    found = _X264_VERSION.search(first_packet)
+    return ("-x264_build", found[1].decode()) if found else ()

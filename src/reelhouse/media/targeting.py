@@ -619,7 +619,13 @@ def _correction_steps(
 def join_parts(
     parts: list[Path], source: Path, info: MediaInfo, target: Path, stall: float
 ) -> None:
-    """Concatenate the scene encodes without re-encoding; add the audio, once."""
+    """Concatenate the scene encodes without re-encoding; add the audio, once.
+
+    The joined MP4 keeps the first part's stream headers for every part, so
+    parts whose headers differ would decode wrongly after the first: that is
+    refused, never joined.
+    """
+    _ensure_same_headers(parts)
     listing = target.with_suffix(".txt")
     listing.write_text("".join(f"file '{_concat_path(part)}'\n" for part in parts))
     arguments = ["-f", "concat", "-safe", "0", "-i", file_url(listing)]
@@ -637,6 +643,20 @@ def join_parts(
         )
     finally:
         listing.unlink(missing_ok=True)
+
+
+def _ensure_same_headers(parts: list[Path]) -> None:
+    import av
+
+    headers = set()
+    for part in parts:
+        with av.open(str(part)) as container:
+            headers.add(container.streams.video[0].codec_context.extradata)
+    if len(headers) > 1:
+        raise MediaError(
+            "The encoded parts of the video have different stream headers "
+            "and cannot be joined."
+        )
 
 
 def _concat_path(path: Path) -> str:

@@ -283,7 +283,7 @@ class Processor:
         workspace.mkdir(parents=True, exist_ok=True)
         scene = _scene(chunk)
         piece = workspace / "chunk.mkv"
-        extract_chunk(job.source, scene, piece, stall_timeout=self.stall)
+        extract_chunk(job.source, job.info, scene, piece, stall_timeout=self.stall)
         report = self._chunk_reporter(job.video_id, chunk.position)
         encoded = encode_targeted(
             piece,
@@ -335,6 +335,7 @@ class Processor:
             job.info,
             codec=job.codec,
             profile=job.profile,
+            target=job.target,
             workspace=workspace / "join",
             stall_timeout=self.stall,
         )
