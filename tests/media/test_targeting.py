@@ -852,3 +852,16 @@ def test_encode_targeted_reported_score_is_the_every_frame_score(
 
     assert reported.mean == pytest.approx(damaged_measured.mean, abs=1)
     assert reported.p5 == pytest.approx(damaged_measured.p5, abs=2)
+
+
+def test_a_crf_carries_over_to_another_encoders_scale() -> None:
+    h264, hevc, av1 = (ENCODERS[codec] for codec in (Codec.H264, Codec.HEVC, Codec.AV1))
+
+    # Each encoder's usual answer matches the other's.
+    assert av1.equivalent_crf(av1.first_crf, h264) == h264.first_crf
+    # AV1's steps are half as steep: eight of them are four of H.264's.
+    assert av1.equivalent_crf(av1.first_crf + 8, h264) == h264.first_crf + 4
+    assert hevc.equivalent_crf(hevc.first_crf - 3, h264) == h264.first_crf - 3
+    # Never past the other scale's ends.
+    assert av1.equivalent_crf(av1.crf_range[1], h264) <= h264.crf_range[1]
+    assert h264.equivalent_crf(h264.crf_range[0], av1) >= av1.crf_range[0]

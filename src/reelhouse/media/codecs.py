@@ -52,6 +52,17 @@ class Encoder:
     """Roughly how much VMAF one CRF step costs near a score of 95."""
     efforts: dict[Profile, Effort]
 
+    def equivalent_crf(self, crf: float, other: "Encoder") -> float:
+        """The CRF of ``other`` that scores about as ``crf`` does here.
+
+        Each encoder's scale is anchored at its usual answer (``first_crf``)
+        and stepped by how much VMAF one step costs; the result stays in
+        ``other``'s range.
+        """
+        steps = (crf - self.first_crf) * self.points_per_crf / other.points_per_crf
+        low, high = other.crf_range
+        return min(high, max(low, other.first_crf + steps))
+
     def arguments(self, crf: int, preset: str, *, threads: int = 0) -> list[str]:
         """Output options that encode the video at ``crf`` with ``preset``.
 

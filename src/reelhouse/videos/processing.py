@@ -423,12 +423,16 @@ class Processor:
         """
         from reelhouse import media
         from reelhouse.media import Codec
+        from reelhouse.media.codecs import ENCODERS
         from reelhouse.media.hls import default_maxrate_kbps
         from reelhouse.media.vmaf import Clip, Score, measure
 
         # The download's search found what this content needs at full size;
-        # each rung takes the same quality setting, capped for streaming.
-        crf = statistics.median(encoded.crfs)
+        # each rung takes the same quality setting, capped for streaming, on
+        # the H.264 scale whatever the download's codec.
+        crf = ENCODERS[encoded.codec].equivalent_crf(
+            statistics.median(encoded.crfs), ENCODERS[Codec.H264]
+        )
         heights = media.ladder_heights(info)
         reused = (
             reusable and encoded.codec is Codec.H264 and encoded.height == heights[0]
