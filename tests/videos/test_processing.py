@@ -260,6 +260,7 @@ def test_a_ready_video_streams_over_hls_with_a_storyboard(
     index = fetch("storyboard/storyboard.vtt").decode()
     assert index.startswith("WEBVTT") and "storyboard.jpg#xywh=" in index
     assert fetch("storyboard/storyboard.jpg")[:2] == b"\xff\xd8"
+    assert fetch("poster.jpg")[:2] == b"\xff\xd8"
 
     other = app.account("other")
     hidden = app.client.get(

@@ -120,6 +120,21 @@ def storyboard_route(video_id: str, name: str, account_id: CurrentAccount) -> Re
     return _ready_file(account_id, video_id, "storyboard_key", name)
 
 
+@router.get(
+    "/videos/{video_id}/poster.jpg",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}}},
+        **errors.documented(
+            errors.VIDEO_NOT_FOUND, errors.VIDEO_NOT_READY, errors.VIDEO_FAILED
+        ),
+    },
+)
+def poster_route(video_id: str, account_id: CurrentAccount) -> Response:
+    """The poster: a JPEG frame from early in the video, at its size."""
+    return _ready_file(account_id, video_id, "poster_key", "poster.jpg")
+
+
 def _ready_file(account_id: str, video_id: str, column: str, name: str) -> Response:
     with get_database().session() as session:
         video = get_video(session, account_id, video_id)
