@@ -6,111 +6,175 @@ viewer asked to play; each figure says how many views it rests on, since a
 percentage of three views means little.
 """
 
-import dataclasses
 import math
-import statistics
-from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, desc, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from reelhouse.analytics.models import PlaybackView
-from reelhouse.analytics.views import ViewFigures
 from reelhouse.videos.models import Video
 
 TOP_ERRORS = 5
-FIELDS = dataclasses.fields(ViewFigures)
 
 
 def summarize(
     session: Session, account_id: str, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    """The figures of the views requested in ``[start, end)``."""
-    rows = session.scalars(
-        select(PlaybackView).where(
-            PlaybackView.account_id == account_id,
-            PlaybackView.play_requested_at >= start,
-            PlaybackView.play_requested_at < end,
-        )
+    """The figures of the views requested in ``[start, end)``.
+
+    The database does the counting, in one pass over the period's views for
+    the figures and one small grouping each for the videos, the errors and
+    the start-up times; no view is loaded one by one.
+    """
+    view = PlaybackView
+    in_period = (
+        view.account_id == account_id,
+        view.play_requested_at >= start,
+        view.play_requested_at < end,
     )
-    views = [
-        ViewFigures(**{field.name: getattr(row, field.name) for field in FIELDS})
-        for row in rows
-    ]
+    has_length = view.total_length > 0
+    figures = session.execute(
+        select(
+            func.count().label("views"),
+            func.count(distinct(view.viewer_id)).label("viewers"),
+            func.coalesce(func.sum(view.playing_seconds), 0.0).label("playing"),
+            func.coalesce(func.sum(view.watch_seconds), 0.0).label("watched"),
+            _count(view.completed.is_(True)).label("completed"),
+            _count(has_length).label("with_length"),
+            *(
+                _count(
+                    has_length, view.max_position >= share * view.total_length
+                ).label(f"reached_{round(share * 100)}")
+                for share in (0.25, 0.5, 0.75)
+            ),
+            _count(
+                has_length,
+                or_(
+                    view.completed.is_(True),
+                    view.max_position >= view.total_length - 1,
+                ),
+            ).label("reached_100"),
+            func.avg(view.startup_ms).label("startup_mean"),
+            _count(view.startup_ms.is_(None), view.error.is_(None)).label("exits"),
+            func.coalesce(func.sum(view.rebuffer_seconds), 0.0).label("rebuffered"),
+            func.coalesce(func.sum(view.rebuffer_count), 0).label("rebuffers"),
+            _count(view.rebuffer_count > 0).label("rebuffered_views"),
+            _count(view.error.is_not(None)).label("failed"),
+        ).where(*in_period)
+    ).one()
+    plays = sorted(
+        (
+            (str(video_id), int(count))
+            for video_id, count in session.execute(
+                select(view.video_id, func.count())
+                .where(*in_period, view.video_id.is_not(None))
+                .group_by(view.video_id)
+            )
+        ),
+        key=lambda played: (-played[1], played[0]),
+    )
+    top_errors = session.execute(
+        select(view.error, func.count().label("views"))
+        .where(*in_period, view.error.is_not(None))
+        .group_by(view.error)
+        .order_by(desc("views"), view.error)
+        .limit(TOP_ERRORS)
+    ).all()
+    startups = _Histogram(
+        session.execute(
+            select(func.round(view.startup_ms), func.count())
+            .where(*in_period, view.startup_ms.is_not(None))
+            .group_by(func.round(view.startup_ms))
+        ).all()
+    )
     impressions = session.scalar(
         select(func.count()).where(
-            PlaybackView.account_id == account_id,
-            PlaybackView.first_event_at >= start,
-            PlaybackView.first_event_at < end,
+            view.account_id == account_id,
+            view.first_event_at >= start,
+            view.first_event_at < end,
         )
     )
-    plays = Counter(view.video_id for view in views if view.video_id)
-    titles = _titles(session, account_id, list(plays))
-    watched = sum(view.watch_seconds for view in views)
-    with_length = [view for view in views if view.total_length]
-    startups = sorted(view.startup_ms for view in views if view.startup_ms is not None)
-    failed = [view for view in views if view.error]
-    errors = Counter(view.error for view in failed)
+    titles = _titles(session, account_id, [video_id for video_id, _ in plays])
+    views, watched = figures.views, float(figures.watched)
+    with_length = figures.with_length
     return {
         # The documented keys first.
         "start": format_datetime(start, usegmt=True),
         "end": format_datetime(end, usegmt=True),
-        "plays": len(views),
+        "plays": views,
         "by_video": {
             video_id: {"title": titles.get(video_id), "plays": count}
-            for video_id, count in plays.most_common()
+            for video_id, count in plays
         },
-        "views": len(views),
+        "views": views,
         "impressions": impressions or 0,
-        "unique_viewers": len({view.viewer_id for view in views if view.viewer_id}),
-        "playing_time_s": round(sum(view.playing_seconds for view in views), 1),
+        "unique_viewers": figures.viewers,
+        "playing_time_s": round(float(figures.playing), 1),
         "watch_time_s": round(watched, 1),
-        "completion": {
-            "rate": _share(sum(view.completed for view in views), len(views)),
-            "views": len(views),
-        },
+        "completion": {"rate": _share(figures.completed, views), "views": views},
         "quartile_reach": {
-            "25": _share(sum(v.reached(0.25) for v in with_length), len(with_length)),
-            "50": _share(sum(v.reached(0.5) for v in with_length), len(with_length)),
-            "75": _share(sum(v.reached(0.75) for v in with_length), len(with_length)),
-            "100": _share(sum(v.reached(1.0) for v in with_length), len(with_length)),
-            "views": len(with_length),
+            **{
+                quarter: _share(getattr(figures, f"reached_{quarter}"), with_length)
+                for quarter in ("25", "50", "75", "100")
+            },
+            "views": with_length,
         },
         "startup_time_ms": {
-            "p50": _percentile(startups, 50),
-            "p90": _percentile(startups, 90),
-            "p95": _percentile(startups, 95),
-            "mean": round(statistics.fmean(startups)) if startups else None,
-            "views": len(startups),
+            "p50": startups.percentile(50),
+            "p90": startups.percentile(90),
+            "p95": startups.percentile(95),
+            "mean": round(figures.startup_mean)
+            if figures.startup_mean is not None
+            else None,
+            "views": startups.count,
         },
-        "exits_before_start": {
-            "pct": _pct(sum(view.exited_before_start for view in views), len(views)),
-            "views": len(views),
-        },
+        "exits_before_start": {"pct": _pct(figures.exits, views), "views": views},
         "rebuffering": {
-            "percentage": _pct(sum(view.rebuffer_seconds for view in views), watched),
-            "per_minute": round(
-                sum(v.rebuffer_count for v in views) / (watched / 60), 3
-            )
+            "percentage": _pct(float(figures.rebuffered), watched),
+            "per_minute": round(figures.rebuffers / (watched / 60), 3)
             if watched
             else None,
-            "views_with_rebuffering_pct": _pct(
-                sum(view.rebuffer_count > 0 for view in views), len(views)
-            ),
-            "views": len(views),
+            "views_with_rebuffering_pct": _pct(figures.rebuffered_views, views),
+            "views": views,
         },
         "failures": {
-            "pct": _pct(len(failed), len(views)),
-            "views": len(views),
+            "pct": _pct(figures.failed, views),
+            "views": views,
             "top_errors": [
-                {"error": error, "views": count}
-                for error, count in errors.most_common(TOP_ERRORS)
+                {"error": error, "views": count} for error, count in top_errors
             ],
         },
     }
+
+
+def _count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many of the rows meet every one of ``conditions``."""
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+class _Histogram:
+    """Values counted by the whole millisecond, for percentiles."""
+
+    def __init__(self, counted: Iterable[Any]) -> None:
+        self.values = sorted((float(value), int(count)) for value, count in counted)
+        self.count = sum(count for _, count in self.values)
+
+    def percentile(self, rank: float) -> int | None:
+        # The nearest rank: the smallest value with at least rank % at or
+        # below it.
+        if not self.count:
+            return None
+        wanted = max(1, math.ceil(rank / 100 * self.count))
+        seen = 0
+        for value, count in self.values:
+            seen += count
+            if seen >= wanted:
+                return round(value)
+        raise AssertionError("a percentile past the last value")
 
 
 def with_change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
@@ -151,11 +215,3 @@ def _share(part: float, whole: float) -> float | None:
 
 def _pct(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 2) if whole else None
-
-
-def _percentile(ordered: list[float], rank: float) -> int | None:
-    if not ordered:
-        return None
-    # The nearest rank: the smallest value with at least rank % at or below it.
-    index = max(0, math.ceil(rank / 100 * len(ordered)) - 1)
-    return round(ordered[index])
