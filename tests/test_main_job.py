@@ -269,6 +269,8 @@ def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
     printed = first.log.read_text()
     keys = re.findall(r"API key: (rh_\S+)", printed)
     assert len(keys) == 1
+    write_keys = re.findall(r"Write key for playback events: (wk_\S+)", printed)
+    assert len(write_keys) == 1
 
     first.start()
     try:
@@ -276,6 +278,7 @@ def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
         assert "API key" not in first.log.read_text()
         with first.api(keys[0]) as api:
             assert api.get("/videos/list").status_code == 200
+            assert api.get("/account").json()["write_key"] == write_keys[0]
     finally:
         first.kill()
     shutil.rmtree(tmp_path / "data")

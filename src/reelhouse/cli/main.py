@@ -108,6 +108,8 @@ def serve(
             typer.echo(f"First start: created the account 'default' ({account.id}).")
             _print_new_key(key)
             typer.echo("The key is shown only now; keep it somewhere safe.")
+            # Public, so not secret: players send playback events with it.
+            typer.echo(f"Write key for playback events: {account.write_key}")
     console.print(
         f"Serving on http://{host}:{port}  "
         f"(data in {get_settings().data_dir.resolve()})"
