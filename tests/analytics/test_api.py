@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from reelhouse.db import get_database
 from reelhouse.videos.models import Video
@@ -489,6 +490,45 @@ def test_views_are_folded_apart_from_the_requests_that_stored_them(app: App) -> 
         assert stored.fold_pending(session) == 1
         view = session.get(stored.PlaybackView, (account_id, "two"))
         assert view is not None and view.max_position == 5
+
+
+def test_a_backlog_of_sessions_is_folded_in_rounds(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelhouse.analytics import events as stored
+
+    monkeypatch.setattr(stored, "FOLD_SESSIONS", 4)
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    batch = [
+        call(
+            video_id,
+            n,
+            messageId=f"m-{n}",
+            properties={
+                "content_asset_id": video_id,
+                "session_id": f"s{n % 11}",
+                "position": n,
+            },
+        )
+        for n in range(55)
+    ]
+    app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+    account_id = app_account_id(app, key)
+
+    with get_database().session() as session:
+        assert stored.fold_pending(session) == 11
+    with get_database().session() as session:
+        assert stored.fold_pending(session) == 0  # the mark moved past them all
+        views = session.scalars(
+            select(stored.PlaybackView).where(
+                stored.PlaybackView.account_id == account_id
+            )
+        ).all()
+        # Each view holds all five of its session's events, whatever round
+        # it was folded in.
+        assert sorted(v.session_id for v in views) == sorted(f"s{k}" for k in range(11))
+        assert all(v.max_position == 44 + int(v.session_id[1:]) for v in views)
 
 
 def app_account_id(app: App, key: str) -> str:

@@ -25,6 +25,8 @@ class PlaybackEvent(Base):
         UniqueConstraint("account_id", "message_id"),
         Index("ix_playback_events_video", "account_id", "video_id", "timestamp"),
         Index("ix_playback_events_time", "account_id", "timestamp"),
+        # Folding a view reads every event of its session.
+        Index("ix_playback_events_session", "account_id", "session_id"),
     )
 
     # SQLite numbers rows only for a column declared INTEGER PRIMARY KEY.
