@@ -61,6 +61,8 @@ class PlaybackView(Base):
     __tablename__ = "playback_views"
     __table_args__ = (
         Index("ix_playback_views_requested", "account_id", "play_requested_at"),
+        # Impressions count the sessions that began in a period.
+        Index("ix_playback_views_began", "account_id", "first_event_at"),
     )
 
     account_id: Mapped[str] = mapped_column(

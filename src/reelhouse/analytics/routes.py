@@ -31,7 +31,7 @@ from reelhouse.analytics.ingest import (
     unpack,
 )
 from reelhouse.analytics.models import PlaybackEvent
-from reelhouse.analytics.summary import periods, summarize, with_change
+from reelhouse.analytics.summary import periods, summarize, totals, with_change
 from reelhouse.db import get_database
 from reelhouse.db.base import utcnow
 from reelhouse.errors import ReelhouseError
@@ -197,7 +197,7 @@ def summary_route(
         ]
         if interval == "period":
             before = now - timedelta(days=SUMMARY_DAYS)
-            previous = summarize(
+            previous = totals(
                 session, account_id, before - timedelta(days=SUMMARY_DAYS), before
             )
             shown = [with_change(shown[0], previous)]

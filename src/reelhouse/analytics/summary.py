@@ -19,6 +19,8 @@ from reelhouse.analytics.models import PlaybackView
 from reelhouse.videos.models import Video
 
 TOP_ERRORS = 5
+# The figures a summary compares with the period before.
+COMPARED = ("views", "unique_viewers", "playing_time_s", "watch_time_s")
 
 
 def summarize(
@@ -31,11 +33,7 @@ def summarize(
     the start-up times; no view is loaded one by one.
     """
     view = PlaybackView
-    in_period = (
-        view.account_id == account_id,
-        view.play_requested_at >= start,
-        view.play_requested_at < end,
-    )
+    in_period = _in_period(account_id, start, end)
     has_length = view.total_length > 0
     figures = session.execute(
         select(
@@ -151,6 +149,39 @@ def summarize(
     }
 
 
+def totals(
+    session: Session, account_id: str, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Only the figures ``with_change`` compares, of the views requested in
+    ``[start, end)``: what a period before the one shown needs."""
+    view = PlaybackView
+    views, viewers, playing, watched = session.execute(
+        select(
+            func.count(),
+            func.count(distinct(view.viewer_id)),
+            func.coalesce(func.sum(view.playing_seconds), 0.0),
+            func.coalesce(func.sum(view.watch_seconds), 0.0),
+        ).where(*_in_period(account_id, start, end))
+    ).one()
+    return {
+        "views": views,
+        "unique_viewers": viewers,
+        "playing_time_s": round(float(playing), 1),
+        "watch_time_s": round(float(watched), 1),
+    }
+
+
+def _in_period(
+    account_id: str, start: datetime, end: datetime
+) -> tuple[ColumnElement[bool], ...]:
+    view = PlaybackView
+    return (
+        view.account_id == account_id,
+        view.play_requested_at >= start,
+        view.play_requested_at < end,
+    )
+
+
 def _count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
     """How many of the rows meet every one of ``conditions``."""
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
@@ -179,10 +210,10 @@ class _Histogram:
 
 def with_change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     """``current`` with how its main figures moved since ``previous`` (a
-    fraction: 0.25 is a quarter more; None where there was nothing before)."""
-    compared = ("views", "unique_viewers", "playing_time_s", "watch_time_s")
+    fraction: 0.25 is a quarter more; None where there was nothing before).
+    ``previous`` needs only what ``totals`` gives."""
     change = {}
-    for figure in compared:
+    for figure in COMPARED:
         before, now = previous[figure], current[figure]
         change[figure] = round((now - before) / before, 3) if before else None
     return {**current, "change": change}

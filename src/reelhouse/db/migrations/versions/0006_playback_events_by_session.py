@@ -1,4 +1,5 @@
-"""playback events found by their session, as folding a view reads them
+"""playback events found by their session, as folding a view reads them;
+views found by when their session began, as impressions count them
 
 Revision ID: 0006
 Revises: 0005
@@ -21,7 +22,13 @@ def upgrade() -> None:
         "playback_events",
         ["account_id", "session_id"],
     )
+    op.create_index(
+        "ix_playback_views_began",
+        "playback_views",
+        ["account_id", "first_event_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_playback_views_began", table_name="playback_views")
     op.drop_index("ix_playback_events_session", table_name="playback_events")
