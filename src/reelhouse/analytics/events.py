@@ -45,7 +45,8 @@ def store(session: Session, account_id: str, calls: Sequence[Call]) -> None:
     """
     if not calls:
         return
-    rows = [{"account_id": account_id, **asdict(call)} for call in calls]
+    # A shallow copy of each call: asdict would deep-copy every property.
+    rows = [{"account_id": account_id, **vars(call)} for call in calls]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Rows as parameters, not as one VALUES clause: the statement compiles
