@@ -3,6 +3,7 @@
 import base64
 import gzip
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -185,6 +186,63 @@ def test_invalid_calls_in_a_batch_are_dropped_and_the_rest_kept(app: App) -> Non
 
     assert sent.json() == {"success": True, "rejected": 2}
     assert len(events(app, key, video_id).json()) == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # Text a database cannot hold: a lone UTF-16 surrogate.
+        '{"type": "track", "event": "E", "userId": "\\ud800"}',
+        '{"type": "track", "event": "E", "userId": "u", "messageId": "\\udfff"}',
+        # Nesting Python's JSON reads but no column could store.
+        '{"type": "track", "event": "E", "userId": "u", "properties": {"x": '
+        + "[" * 600
+        + "]" * 600
+        + "}}",
+    ],
+)
+def test_a_call_no_database_could_hold_is_dropped_the_rest_kept(
+    app: App, bad: str
+) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    good = json.dumps(call(video_id, 1))
+
+    sent = app.client.post(
+        "/v1/batch",
+        content=f'{{"batch": [{good}, {bad}]}}',
+        headers={**basic(write_key), "Content-Type": "application/json"},
+    )
+
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"success": True, "rejected": 1}
+    assert len(events(app, key, video_id).json()) == 1
+
+
+def test_times_past_what_utc_holds_are_taken_as_received(app: App) -> None:
+    key, write_key = account(app)
+    video_id = video_of(app, key)
+    batch = [
+        # Corrected by a skew of 9,998 years: past year 9999.
+        call(
+            video_id, 1, timestamp="9999-12-31T23:59:59Z", sentAt="0001-01-01T00:00:00Z"
+        ),
+        # In UTC, after year 9999.
+        call(video_id, 2, timestamp="9999-12-31T23:59:59-14:00"),
+        # Far in the future, by a device whose clock is right.
+        call(video_id, 3, timestamp="2999-01-01T00:00:00Z"),
+    ]
+
+    sent = app.client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+
+    assert sent.status_code == 200, sent.text
+    found = events(app, key, video_id, **{"to": "9999-12-31T23:59:59-14:00"}).json()
+    assert len(found) == 3
+    received = {e["received_at"][:16] for e in found}
+    assert len(received) == 1  # one request
+    for event in found:  # each at the time it arrived
+        stamped = datetime.strptime(event["timestamp"], "%a, %d %b %Y %H:%M:%S GMT")
+        assert stamped.strftime("%Y-%m-%dT%H:%M") == event["received_at"][:16]
 
 
 def test_a_body_in_an_encoding_other_than_gzip_gets_400(app: App) -> None:

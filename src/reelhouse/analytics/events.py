@@ -190,5 +190,12 @@ def _not_a_cursor() -> ReelhouseError:
 
 
 def _in_utc(moment: datetime) -> datetime:
-    """A time without a zone is taken as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """``moment`` in UTC (a time without a zone is taken as UTC), held to the
+    times UTC can express."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.max if moment.year > 1 else datetime.min
+        return edge.replace(tzinfo=UTC)

@@ -32,6 +32,10 @@ SHORT_NAMES = {name[0]: name for name in CALL_TYPES}
 # Clock differences smaller than this are left alone: a device a few
 # seconds off is normal, and correcting it would only reorder close events.
 SKEW_TOLERANCE = timedelta(seconds=10)
+# The deepest a call may nest objects and arrays (the call itself is one).
+MAX_DEPTH = 32
+# How far ahead of the server a call's time may be, after correction.
+MAX_AHEAD = timedelta(days=1)
 # The properties that name the video an event is about, first found wins.
 VIDEO_PROPERTIES = ("content_asset_id", "asset_id", "video_id")
 
@@ -178,7 +182,15 @@ def normalise(call: Any, received_at: datetime) -> Call | None:
     event = _text(call.get("event"))
     if kind == "track" and event is None:
         return None
-    if len(json.dumps(call, default=str)) > MAX_CALL_BYTES:
+    if _too_deep(call):
+        return None
+    try:
+        size = len(json.dumps(call, default=str, ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in the JSON) is no text a database
+        # column can hold.
+        return None
+    if size > MAX_CALL_BYTES:
         return None
     properties = call.get("properties")
     properties = properties if isinstance(properties, dict) else {}
@@ -211,14 +223,38 @@ def corrected(
     """When the call happened, by the server's clock.
 
     Segment's rule: the device's time of the call, moved by how far the
-    device's clock was from the server's when it sent the request.
+    device's clock was from the server's when it sent the request. A call
+    that would still be more than a day ahead of the server counts as
+    received now: no device plays a video in the future, and a time far
+    ahead would keep its event from ever growing old enough to purge.
     """
     if original is None:
         return received_at
-    if sent_at is None:
-        return original
-    skew = received_at - sent_at
-    return original + skew if abs(skew) > SKEW_TOLERANCE else original
+    moment = original
+    if sent_at is not None:
+        skew = received_at - sent_at
+        if abs(skew) > SKEW_TOLERANCE:
+            try:
+                moment = original + skew
+            except OverflowError:  # past year 9999 or before year 1
+                return received_at
+    return received_at if moment > received_at + MAX_AHEAD else moment
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than MAX_DEPTH:
+    no player sends that, and storing it would exhaust Python's stack."""
+    level: list[Any] = [value]
+    for _depth in range(MAX_DEPTH):
+        level = [
+            inner
+            for outer in level
+            if isinstance(outer, dict | list)
+            for inner in (outer.values() if isinstance(outer, dict) else outer)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def _write_key(document: dict[str, Any]) -> str | None:
@@ -257,10 +293,12 @@ def _number(value: Any) -> float | None:
 
 
 def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time in UTC (UTC when it names no zone); None for anything
+    else, or for a time that UTC cannot hold (year 1 at +14:00)."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
