@@ -14,7 +14,10 @@ CodecName = Literal["h264", "hevc", "av1"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REELHOUSE_", extra="ignore")
+    # Infinity and NaN are no number of seconds or bytes.
+    model_config = SettingsConfigDict(
+        env_prefix="REELHOUSE_", extra="ignore", allow_inf_nan=False
+    )
 
     data_dir: Path = Field(
         default=Path("reelhouse-data"),
@@ -26,6 +29,7 @@ class Settings(BaseSettings):
     )
     queue_url: str | None = Field(
         default=None,
+        pattern=r"^rediss?://",
         description="redis://... for a shared queue; SQLite in the data folder "
         "when unset.",
     )
@@ -44,10 +48,12 @@ class Settings(BaseSettings):
         description="Honour X-Forwarded-Host/-Proto and Forwarded from a proxy.",
     )
     max_upload_bytes: int | None = Field(
-        default=None, description="Largest upload accepted, in bytes."
+        default=None, gt=0, description="Largest upload accepted, in bytes."
     )
     upload_lock_timeout: float = Field(
         default=20.0,
+        gt=0,
+        le=3600,
         description="Seconds a request waits for another request on the same "
         "upload before it gets 423.",
     )
@@ -77,7 +83,9 @@ class Settings(BaseSettings):
         default=True,
         description="Run the job consumer inside `reelhouse serve`.",
     )
-    worker_threads: int = Field(default=1, ge=1, description="Jobs run at once.")
+    worker_threads: int = Field(
+        default=1, ge=1, le=256, description="Jobs run at once."
+    )
     job_lease_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1)
     job_retry_seconds: float = Field(
         default=30.0,
+        ge=0,
         description="Wait before a job whose FFmpeg stalled runs again; doubles "
         "with each attempt.",
     )

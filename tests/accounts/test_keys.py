@@ -33,15 +33,31 @@ def test_accounts_create_json_prints_exactly_the_id_and_keys(tmp_path: Path) -> 
     assert "Acme" in listed.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("REELHOUSE_CHUNK_SECONDS", "a minute", "a minute"),
+        ("REELHOUSE_CHUNK_SECONDS", "inf", "finite"),
+        ("REELHOUSE_QUEUE_URL", "bogus://", "bogus://"),
+        ("REELHOUSE_CORS_ORIGINS", "not json", "JSON"),
+        ("REELHOUSE_DATABASE_URL", "bogus://", "database cannot be opened"),
+    ],
+)
 def test_a_bad_setting_is_named_in_one_line_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    value: str,
+    named: str,
 ) -> None:
-    monkeypatch.setenv("REELHOUSE_CHUNK_SECONDS", "a minute")
+    monkeypatch.setenv(setting, value)
 
     done = cli(tmp_path, "accounts", "list")
 
     assert done.returncode == 1
-    assert "REELHOUSE_CHUNK_SECONDS" in done.stderr and "a minute" in done.stderr
+    problem = done.stderr.splitlines()[0]
+    assert problem.startswith("Error:") and named in problem
+    assert setting in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "reelhouse.db").exists()
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from reelhouse.accounts.keys import (
     NewKey,
@@ -69,9 +72,25 @@ def _open_database(data_dir: Path | None) -> Database:
             "; ".join(_setting_problem(problem) for problem in error.errors()),
             "Correct it in the environment and run the command again.",
         ) from None
+    except SettingsError as error:
+        # A list setting that is not JSON; pydantic-settings names the field.
+        named = re.search(r'field "(\w+)"', str(error))
+        setting = f"REELHOUSE_{named[1].upper()}" if named else "A setting"
+        raise _fail(
+            f"{setting} cannot be read: it must be JSON, "
+            'e.g. ["https://app.example.com"].',
+            "Correct it in the environment and run the command again.",
+        ) from None
     get_database.cache_clear()
-    database = get_database()
-    database.migrate()
+    try:
+        database = get_database()
+        database.migrate()
+    except (SQLAlchemyError, OSError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise _fail(
+            f"The database cannot be opened: {first_line}",
+            "Check REELHOUSE_DATABASE_URL and REELHOUSE_DATA_DIR (or --data-dir).",
+        ) from None
     return database
 
 
@@ -82,7 +101,8 @@ def _setting_problem(problem: ErrorDetails) -> str:
 
 
 def _fail(message: str, hint: str) -> typer.Exit:
-    errors.print(f"[red]Error:[/red] {message}\n{hint}")
+    # Never wrapped: a long line stays whole when it is searched or copied.
+    errors.print(f"[red]Error:[/red] {message}\n{hint}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
