@@ -2,6 +2,7 @@
 definitions applied one view at a time."""
 
 import dataclasses
+import itertools
 import math
 import random
 import statistics
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from reelhouse.accounts.models import Account
 from reelhouse.analytics.models import PlaybackView
-from reelhouse.analytics.summary import summarize
+from reelhouse.analytics.summary import periods, summarize
 from reelhouse.analytics.views import ViewFigures
 from reelhouse.db import get_database
 from tests.conftest import App
@@ -128,3 +129,16 @@ def test_the_summary_agrees_with_each_views_own_figures(app: App) -> None:
     plays = want["plays"]
     assert isinstance(plays, Counter)
     assert {v: p["plays"] for v, p in got["by_video"].items()} == dict(plays)
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 12, 4, 17, 21, 5, tzinfo=UTC), END])
+def test_the_days_of_a_period_cover_exactly_the_period(now: datetime) -> None:
+    ((start, end),) = periods(now, 30, "period")
+    days = periods(now, 30, "day")
+
+    assert len(days) == 30
+    assert days[0][0] == start and days[-1][1] == end == now
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(days))
+    assert start == datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(
+        days=29
+    )

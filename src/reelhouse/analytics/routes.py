@@ -196,9 +196,9 @@ def summary_route(
             for start, end in periods(now, SUMMARY_DAYS, interval)
         ]
         if interval == "period":
-            before = now - timedelta(days=SUMMARY_DAYS)
+            ((began, _),) = periods(now, SUMMARY_DAYS, interval)
             previous = totals(
-                session, account_id, before - timedelta(days=SUMMARY_DAYS), before
+                session, account_id, began - timedelta(days=SUMMARY_DAYS), began
             )
             shown = [with_change(shown[0], previous)]
     return shown

@@ -220,13 +220,15 @@ def with_change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, 
 
 
 def periods(end: datetime, days: int, interval: str) -> list[tuple[datetime, datetime]]:
-    """``[start, end)`` pairs covering the last ``days`` days before ``end``:
-    one for the whole stretch, or one per day (newest last)."""
+    """``[start, end)`` pairs covering the last ``days`` days up to ``end``,
+    today (so far) being the last: one pair for the whole stretch, or one per
+    day (newest last). Either way they cover the same stretch, so the days
+    add up to the whole."""
+    today = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     if interval == "day":
-        last = end.replace(hour=0, minute=0, second=0, microsecond=0)
-        starts = [last - timedelta(days=back) for back in range(days - 1, -1, -1)]
         return [(start, min(start + timedelta(days=1), end)) for start in starts]
-    return [(end - timedelta(days=days), end)]
+    return [(starts[0], end)]
 
 
 def _titles(session: Session, account_id: str, video_ids: list[str]) -> dict[str, str]:
