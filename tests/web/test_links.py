@@ -147,7 +147,7 @@ def test_rotating_the_secret_voids_old_links_and_signs_new_ones(
 
 @pytest.mark.parametrize(
     "expires_in",
-    ["0", "-5", str(8 * 86400), "1e999", "NaN", "Infinity", '"3600"', "true"],
+    ["0", "0.5", "-5", str(8 * 86400), "1e999", "NaN", "Infinity", '"3600"', "true"],
 )
 def test_a_link_lasts_up_to_a_week(app: App, tmp_path: Path, expires_in: str) -> None:
     key = app.account()
@@ -159,6 +159,25 @@ def test_a_link_lasts_up_to_a_week(app: App, tmp_path: Path, expires_in: str) ->
     )
     assert made.status_code == 400
     assert made.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_link_expires_at_the_second_it_names_never_before(
+    app: App, tmp_path: Path
+) -> None:
+    key = app.account()
+    video_id = private_ready_video(app, key, tmp_path)
+    asked = datetime.now(UTC)
+    made = app.client.post(
+        f"/videos/{video_id}/token",
+        headers={"X-Api-Key": key},
+        json={"expires_in": 1.5},
+    ).json()
+
+    expires_at = datetime.fromisoformat(made["expires_at"])
+    claims = jwt.decode(made["token"], options={"verify_signature": False})
+    assert claims["exp"] == expires_at.timestamp()  # whole seconds both
+    assert expires_at >= asked + timedelta(seconds=1.5)
+    assert app.client.get(made["url"]).status_code == 200
 
 
 def old_form(api_key: str, video_id: str, expiry: float) -> str:

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -62,12 +63,16 @@ def sign(secret: str, video_id: str, expires_at: datetime) -> str:
 
 
 def expiry(lifetime_seconds: float) -> datetime:
-    if not 0 < lifetime_seconds <= MAX_LIFETIME.total_seconds():  # NaN too
+    """When a link made now for ``lifetime_seconds`` expires, to the whole
+    second (a token's expiry has no fraction), never before it was asked to."""
+    if not 1 <= lifetime_seconds <= MAX_LIFETIME.total_seconds():  # NaN too
         raise ReelhouseError(
             errors.INVALID_REQUEST,
-            f"expires_in must be a number of seconds up to {MAX_LIFETIME.days} days.",
+            "expires_in must be a number of seconds from 1 to "
+            f"{MAX_LIFETIME.days} days.",
         )
-    return datetime.now(UTC) + timedelta(seconds=lifetime_seconds)
+    wanted = datetime.now(UTC) + timedelta(seconds=lifetime_seconds)
+    return datetime.fromtimestamp(math.ceil(wanted.timestamp()), UTC)
 
 
 def verify(secret: str, token: str, video_id: str) -> None:
