@@ -3,6 +3,7 @@
 import base64
 import gzip
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,6 +43,29 @@ def test_decode_body_reads_gzip_and_plain_json() -> None:
 
     assert decode_body(raw, None, MAX_BATCH_BYTES) == document
     assert decode_body(gzip.compress(raw), "gzip", MAX_BATCH_BYTES) == document
+    assert decode_body(gzip.compress(raw), "x-gzip", MAX_BATCH_BYTES) == document
+    # Members one after the other are one stream, as gzip itself reads them.
+    members = gzip.compress(raw[:10]) + gzip.compress(raw[10:])
+    assert decode_body(members, "gzip", MAX_BATCH_BYTES) == document
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda body: body[:-12], "ends early"),
+        (lambda body: body + b"trailing words", "damaged"),
+    ],
+)
+def test_a_gzip_body_cut_short_or_followed_by_junk_is_damaged(
+    cut: Callable[[bytes], bytes], message: str
+) -> None:
+    body = gzip.compress(json.dumps({"batch": [track()]}).encode())
+
+    with pytest.raises(ReelhouseError) as refused:
+        decode_body(cut(body), "gzip", MAX_BATCH_BYTES)
+
+    assert refused.value.kind.code == "events_invalid"
+    assert message in refused.value.message
 
 
 @pytest.mark.parametrize(

@@ -65,20 +65,8 @@ def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
     if len(raw) > limit:
         raise _too_large(limit)
     coding = (encoding or "identity").strip().lower()
-    if coding == "gzip":
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, MAX_INFLATED_BYTES + 1)
-        except zlib.error as error:
-            raise ReelhouseError(
-                errors.EVENTS_INVALID, f"The gzip body is damaged: {error}."
-            ) from error
-        if len(raw) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
-            raise ReelhouseError(
-                errors.EVENTS_TOO_LARGE,
-                "The gzip body inflates to more than "
-                f"{MAX_INFLATED_BYTES // 1024} KiB.",
-            )
+    if coding in {"gzip", "x-gzip"}:
+        raw = _gunzip(raw)
         if len(raw) > limit:
             raise _too_large(limit)
     elif coding != "identity":
@@ -97,6 +85,34 @@ def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
         raise ReelhouseError(
             errors.EVENTS_INVALID, "The body's JSON is nested too deeply."
         ) from error
+
+
+def _gunzip(raw: bytes) -> bytes:
+    """Inflate every gzip member of ``raw`` (concatenated members are one
+    stream), to MAX_INFLATED_BYTES at most."""
+    inflated = bytearray()
+    rest = raw
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        room = MAX_INFLATED_BYTES + 1 - len(inflated)
+        try:
+            inflated += inflater.decompress(rest, room)
+        except zlib.error as error:
+            raise ReelhouseError(
+                errors.EVENTS_INVALID, f"The gzip body is damaged: {error}."
+            ) from error
+        if len(inflated) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+            raise ReelhouseError(
+                errors.EVENTS_TOO_LARGE,
+                "The gzip body inflates to more than "
+                f"{MAX_INFLATED_BYTES // 1024} KiB.",
+            )
+        if not inflater.eof:
+            raise ReelhouseError(
+                errors.EVENTS_INVALID, "The gzip body is damaged: it ends early."
+            )
+        rest = inflater.unused_data
+    return bytes(inflated)
 
 
 def _no_constant(name: str) -> float:
