@@ -1,9 +1,10 @@
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from reelhouse.media import MediaError, MediaInfo, probe
+from reelhouse.media import MediaError, MediaInfo, can_remux, probe
 
 MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
 
@@ -168,3 +169,13 @@ def test_probe_undecodable_video_raises(bunny_faststart: Path, tmp_path: Path) -
 
     with pytest.raises(MediaError, match=r"^The video stream could not be decoded"):
         probe(blank)
+
+
+def test_only_what_browsers_decode_is_remuxed(clips: Path) -> None:
+    screen = probe(clips / "hello-720p-screen.mp4")  # H.264 4:2:0 with AAC
+    bird = probe(clips / "cockatoo-720p-camera.mp4")  # H.264 High 4:4:4
+
+    assert (screen.pixel_format, bird.pixel_format) == ("yuv420p", "yuv444p")
+    assert can_remux(screen)
+    # Even with AAC beside it, 4:4:4 plays in no browser.
+    assert not can_remux(dataclasses.replace(bird, audio_codec="aac"))

@@ -75,9 +75,18 @@ def encode_mp4(
     return _result(target, output)
 
 
+# What browsers decode of H.264: 8-bit 4:2:0 (High 4:4:4 or 10-bit streams
+# play nowhere but in desktop players).
+BROWSER_PIXELS = {"yuv420p", "yuvj420p"}
+
+
 def can_remux(info: MediaInfo) -> bool:
     """Whether ``info``'s streams play in browsers as they are, in an MP4."""
-    return info.video_codec == "h264" and info.audio_codec in (None, "aac")
+    return (
+        info.video_codec == "h264"
+        and info.pixel_format in BROWSER_PIXELS
+        and info.audio_codec in (None, "aac")
+    )
 
 
 def remux_mp4(

@@ -40,6 +40,8 @@ class MediaInfo:
     seek_options: tuple[str, ...] = ()
     """FFmpeg input options that decoding from a key frame past the first
     needs (see ``_seek_options``)."""
+    pixel_format: str | None = None
+    """FFmpeg's name for the video's pixels, e.g. "yuv420p"."""
 
     @property
     def display_aspect(self) -> float:
@@ -139,6 +141,9 @@ def _inspect(container: InputContainer, size: int, log: FFmpegLog) -> MediaInfo:
         format_name=container.format.name,
         sample_aspect=_sample_aspect(video),
         seek_options=seek_options,
+        pixel_format=video.codec_context.format.name
+        if video.codec_context.format
+        else None,
     )
 
 
