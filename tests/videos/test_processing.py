@@ -261,6 +261,11 @@ def test_a_ready_video_streams_over_hls_with_a_storyboard(
     assert index.startswith("WEBVTT") and "storyboard.jpg#xywh=" in index
     assert fetch("storyboard/storyboard.jpg")[:2] == b"\xff\xd8"
     assert fetch("poster.jpg")[:2] == b"\xff\xd8"
+    # HEAD, as for the download: the headers alone.
+    for path in ("poster.jpg", "hls/master.m3u8", "storyboard/storyboard.vtt"):
+        head = app.client.head(f"/videos/{video_id}/{path}", headers={"X-Api-Key": key})
+        assert head.status_code == 200 and head.content == b"", path
+        assert int(head.headers["content-length"]) > 0
 
     other = app.account("other")
     hidden = app.client.get(

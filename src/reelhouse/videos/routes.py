@@ -96,6 +96,7 @@ _STREAM_TYPES = {
 }
 
 
+@router.head("/videos/{video_id}/hls/{name:path}", include_in_schema=False)
 @router.get(
     "/videos/{video_id}/hls/{name:path}",
     response_class=FileResponse,
@@ -108,6 +109,7 @@ def streaming_route(video_id: str, name: str, account_id: CurrentAccount) -> Res
     return _ready_file(account_id, video_id, "streaming_key", name)
 
 
+@router.head("/videos/{video_id}/storyboard/{name:path}", include_in_schema=False)
 @router.get(
     "/videos/{video_id}/storyboard/{name:path}",
     response_class=FileResponse,
@@ -120,6 +122,7 @@ def storyboard_route(video_id: str, name: str, account_id: CurrentAccount) -> Re
     return _ready_file(account_id, video_id, "storyboard_key", name)
 
 
+@router.head("/videos/{video_id}/poster.jpg", include_in_schema=False)
 @router.get(
     "/videos/{video_id}/poster.jpg",
     response_class=FileResponse,
