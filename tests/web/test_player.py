@@ -76,6 +76,8 @@ def test_the_player_plays_a_clip_and_reports_the_view(
     created = server.account()
     video = ready_video(server, created["api_key"], clip)
     page = browser.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
     page.goto(f"{server.url}/embed/video/{video['id']}")
     player = "document.querySelector('video')"
 
@@ -104,6 +106,7 @@ def test_the_player_plays_a_clip_and_reports_the_view(
         (summary,) = api.get("/analytics/summary").json()
 
     assert uses_hls
+    assert failed == []  # every request the page made was answered, icon too
     assert names[0] == "Video Player Loaded"
     for expected in (
         "Video Playback Started",
