@@ -257,20 +257,14 @@ def corrected(
     return received_at if moment > received_at + MAX_AHEAD else moment
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests objects and arrays deeper than MAX_DEPTH:
-    no player sends that, and storing it would exhaust Python's stack."""
-    level: list[Any] = [value]
-    for _depth in range(MAX_DEPTH):
-        level = [
-            inner
-            for outer in level
-            if isinstance(outer, dict | list)
-            for inner in (outer.values() if isinstance(outer, dict) else outer)
-        ]
-        if not level:
-            return False
-    return any(isinstance(item, dict | list) for item in level)
+def _too_deep(value: Any, room: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than ``room``: no
+    player sends that, and storing it would exhaust Python's stack."""
+    inner = value.values() if isinstance(value, dict) else value
+    for item in inner:
+        if isinstance(item, dict | list) and (room <= 1 or _too_deep(item, room - 1)):
+            return True
+    return False
 
 
 def _write_key(document: dict[str, Any]) -> str | None:
