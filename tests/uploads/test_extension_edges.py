@@ -6,6 +6,8 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.conftest import App
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -147,3 +149,26 @@ def test_the_response_that_finishes_an_upload_names_no_expiry(app: App) -> None:
 def test_leading_zeros_are_just_a_number(app: App) -> None:
     where = create(app, app.account(), **{"Upload-Length": "0" * 30 + "5"})
     assert app.client.head(where, headers=TUS).headers["upload-length"] == "5"
+
+
+@pytest.mark.parametrize(
+    "upload_id",
+    ["a" * 300, "x%00", "A" * 40, "..%2F..%2Freelhouse.db", "%E2%98%83"],
+)
+def test_an_id_this_server_never_makes_is_simply_not_found(
+    app: App, upload_id: str
+) -> None:
+    key = app.account()
+    path = f"/files/{upload_id}"
+    for method, headers in (
+        ("HEAD", TUS),
+        ("DELETE", TUS),
+        ("PATCH", {**BODY, "Upload-Offset": "0"}),
+    ):
+        answer = app.client.request(method, path, headers=headers, content=b"x")
+        assert answer.status_code == 404, (method, answer.status_code)
+    joined = app.client.post(
+        "/files/",
+        headers={**TUS, **auth(key), "Upload-Concat": f"final;{path}"},
+    )
+    assert joined.status_code in {400, 404}, joined.text

@@ -21,17 +21,17 @@ async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
 def test_writes_across_write_behind_steps_keep_every_byte(tmp_path: Path) -> None:
     store = FileUploadStore(tmp_path)
     length = 2 * WRITE_BEHIND + 3 * MIB + 17
-    store.create(UploadInfo(id="big", length=length, offset=0, owner="account"))
+    store.create(UploadInfo(id="b" * 40, length=length, offset=0, owner="account"))
     data = os.urandom(length)
     # Requests of odd sizes, so that steps are crossed mid-chunk and mid-request.
     cuts = [0, 5 * MIB + 1, WRITE_BEHIND + 7, 2 * WRITE_BEHIND + MIB, length]
 
     offsets = [
-        asyncio.run(store.write("big", _chunks(data[start:end], 1024 * 1024 - 3)))
+        asyncio.run(store.write("b" * 40, _chunks(data[start:end], 1024 * 1024 - 3)))
         for start, end in itertools.pairwise(cuts)
     ]
 
     assert offsets == cuts[1:]
-    assert store.get("big").offset == length
-    stored = (tmp_path / "big").read_bytes()
+    assert store.get("b" * 40).offset == length
+    stored = (tmp_path / ("b" * 40)).read_bytes()
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()

@@ -8,6 +8,7 @@ nothing more (bytes written survive a killed process in the page cache).
 
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -16,6 +17,16 @@ from typing import Any
 
 from reelhouse.uploads.store import ChecksumMismatch, UploadInfo, UploadNotFound
 
+# What the handler makes an upload's id of (40 hex digits); anything else
+# names no upload here, and is never let near the file system.
+_UPLOAD_ID = re.compile(r"[0-9a-f]{40}")
+
+
+def _file_name(upload_id: str) -> str:
+    if not _UPLOAD_ID.fullmatch(upload_id):
+        raise UploadNotFound(upload_id)
+    return upload_id
+
 
 class FileUploadStore:
     def __init__(self, root: Path) -> None:
@@ -23,13 +34,13 @@ class FileUploadStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def _data(self, upload_id: str) -> Path:
-        return self.root / upload_id
+        return self.root / _file_name(upload_id)
 
     def _staged(self, upload_id: str) -> Path:
-        return self.root / f"{upload_id}.staged"
+        return self.root / f"{_file_name(upload_id)}.staged"
 
     def _info(self, upload_id: str) -> Path:
-        return self.root / f"{upload_id}.info"
+        return self.root / f"{_file_name(upload_id)}.info"
 
     def create(self, info: UploadInfo) -> None:
         info.created_at = info.created_at or datetime.now(UTC)
