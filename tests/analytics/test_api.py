@@ -271,11 +271,17 @@ def test_one_accounts_events_never_reach_another(app: App) -> None:
     app.client.post(
         "/v1/batch", json={"batch": [call(video_id, 1)]}, headers=basic(write_key)
     )
-    app.client.post(
+    forged = app.client.post(
         "/v1/batch",
         json={"batch": [call(video_id, 1, event="Forged")]},
         headers=basic(other_write_key),
     )
+    # Events about a video the sender's account does not own are refused.
+    assert forged.json() == {"success": True, "rejected": 1}
+    (theirs,) = app.client.get(
+        "/analytics/summary", headers={"X-Api-Key": other_key}
+    ).json()
+    assert theirs["by_video"] == {}
 
     assert [e["event"] for e in events(app, key, video_id).json()] == [
         "Video Content Playing"

@@ -17,6 +17,7 @@ from reelhouse.analytics.models import AnalyticsMark, PlaybackEvent, PlaybackVie
 from reelhouse.analytics.views import fold
 from reelhouse.db.base import utcnow
 from reelhouse.errors import ReelhouseError
+from reelhouse.videos.models import Video
 
 RETENTION = timedelta(days=90)
 # The mark of the last event whose session is folded into its view.
@@ -35,6 +36,25 @@ def account_for_write_key(session: Session, write_key: str | None) -> str:
     if account_id is None:
         raise ReelhouseError(errors.WRITE_KEY_INVALID)
     return account_id
+
+
+def own_videos_only(
+    session: Session, account_id: str, calls: Sequence[Call]
+) -> list[Call]:
+    """The calls that name no video, or one of the account's own videos.
+
+    A write key is public: whoever has it could report views of any video,
+    and an account's figures would then count videos it cannot see.
+    """
+    named = {call.video_id for call in calls if call.video_id is not None}
+    owned = set(
+        session.scalars(
+            select(Video.id).where(Video.account_id == account_id, Video.id.in_(named))
+        )
+        if named
+        else ()
+    )
+    return [call for call in calls if call.video_id is None or call.video_id in owned]
 
 
 def store(session: Session, account_id: str, calls: Sequence[Call]) -> None:

@@ -18,6 +18,7 @@ from reelhouse.analytics.events import (
     EventQuery,
     account_for_write_key,
     fold_pending,
+    own_videos_only,
     store,
     video_events,
 )
@@ -119,8 +120,9 @@ async def _admitted(request: Request, kind: str, limit: int) -> JSONResponse:
         normalised = [c for c in (normalise(c, received_at) for c in calls) if c]
         with get_database().session() as session:
             account_id = account_for_write_key(session, write_key)
-            store(session, account_id, normalised)
-        return len(normalised)
+            kept = own_videos_only(session, account_id, normalised)
+            store(session, account_id, kept)
+        return len(kept)
 
     stored = await run_in_threadpool(write)
     return JSONResponse(
