@@ -88,6 +88,10 @@ def test_a_private_video_plays_only_through_a_signed_link(
         b"\xff\xd8"
     )
     assert app.client.get(f"{base}/token/{token}/video.mp4").content == b"mp4 bytes"
+    for path in ("", "/poster.jpg", "/video.mp4", "/hls/master.m3u8"):
+        head = app.client.head(f"{base}/token/{token}{path}")
+        assert head.status_code == 200 and head.content == b"", path
+        assert app.client.head(base + path).status_code == 404, path
 
 
 def test_a_link_for_another_video_or_account_or_time_does_not_play(

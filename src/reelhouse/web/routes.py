@@ -98,32 +98,44 @@ def _page(request: Request, video_id: str, token: str | None) -> Response:
     )
 
 
-@router.get("/embed/video/{video_id}", response_class=HTMLResponse)
+@router.api_route(
+    "/embed/video/{video_id}", methods=["GET", "HEAD"], response_class=HTMLResponse
+)
 def embed_page(video_id: str, request: Request) -> Response:
     """The player page of a public video, made to sit in an iframe anywhere."""
     return _page(request, video_id, None)
 
 
-@router.get("/embed/video/{video_id}/token/{token}", response_class=HTMLResponse)
+@router.api_route(
+    "/embed/video/{video_id}/token/{token}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+)
 def signed_embed_page(video_id: str, token: str, request: Request) -> Response:
     """The player page through a signed link: how private videos play."""
     return _page(request, video_id, token)
 
 
-@router.get("/embed/video/{video_id}/hls/{name:path}")
-@router.get("/embed/video/{video_id}/token/{token}/hls/{name:path}")
+@router.api_route("/embed/video/{video_id}/hls/{name:path}", methods=["GET", "HEAD"])
+@router.api_route(
+    "/embed/video/{video_id}/token/{token}/hls/{name:path}", methods=["GET", "HEAD"]
+)
 def embed_streaming(video_id: str, name: str, token: str | None = None) -> Response:
     return ready_file(_playable(video_id, token)[0], "streaming_key", name)
 
 
-@router.get("/embed/video/{video_id}/poster.jpg")
-@router.get("/embed/video/{video_id}/token/{token}/poster.jpg")
+@router.api_route("/embed/video/{video_id}/poster.jpg", methods=["GET", "HEAD"])
+@router.api_route(
+    "/embed/video/{video_id}/token/{token}/poster.jpg", methods=["GET", "HEAD"]
+)
 def embed_poster(video_id: str, token: str | None = None) -> Response:
     return _stored(_playable(video_id, token)[0].poster_key, "image/jpeg")
 
 
-@router.get("/embed/video/{video_id}/video.mp4")
-@router.get("/embed/video/{video_id}/token/{token}/video.mp4")
+@router.api_route("/embed/video/{video_id}/video.mp4", methods=["GET", "HEAD"])
+@router.api_route(
+    "/embed/video/{video_id}/token/{token}/video.mp4", methods=["GET", "HEAD"]
+)
 def embed_mp4(video_id: str, token: str | None = None) -> Response:
     return _stored(_playable(video_id, token)[0].video_key, "video/mp4")
 
