@@ -130,6 +130,14 @@ def test_tus_upload_to_downloaded_mp4(
         head = api.head(download)
         assert head.status_code == 200
         assert head.headers["content-length"] == str(len(response.content))
+        # A client that holds this very file hears so, without the bytes.
+        etag = response.headers["etag"]
+        for held in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            cached = api.get(download, headers={"If-None-Match": held})
+            assert (cached.status_code, cached.content) == (304, b""), held
+            assert cached.headers["etag"] == etag
+        changed = api.get(download, headers={"If-None-Match": '"other"'})
+        assert changed.status_code == 200 and changed.content == response.content
 
     assert abs(duration_of(downloaded) - duration_of(clip)) < 0.1
     with av.open(str(downloaded)) as container:

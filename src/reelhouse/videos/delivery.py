@@ -5,7 +5,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from reelhouse import errors
 from reelhouse.errors import ReelhouseError
@@ -21,7 +21,7 @@ _RANGE_SET = re.compile(
 
 def file_download(
     request: Request, path: Path, filename: str, media_type: str
-) -> FileResponse:
+) -> Response:
     """The file as an attachment named ``filename``, honouring a Range header.
 
     A Range the server cannot make sense of is ignored and the whole file
@@ -43,10 +43,27 @@ def file_download(
                 f"No requested range starts within the file's {size} bytes.",
                 headers={"Content-Range": f"bytes */{size}"},
             )
-    return FileResponse(
+    response = FileResponse(
         path,
         media_type=media_type,
         headers={"Content-Disposition": content_disposition(filename)},
+        stat_result=path.stat(),
+    )
+    if _unchanged(request.headers.get("if-none-match"), response.headers["etag"]):
+        # The copy the client holds is this one: headers, no body.
+        return Response(status_code=304, headers={"ETag": response.headers["etag"]})
+    return response
+
+
+def _unchanged(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (compared weakly, RFC 9110)."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(
+        tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(",")
     )
 
 

@@ -68,7 +68,7 @@ def search_route(term: str, account_id: CurrentAccount) -> list[dict[str, Any]]:
 )
 def download_route(
     video_id: str, request: Request, account_id: CurrentAccount
-) -> FileResponse:
+) -> Response:
     """The compressed MP4, named after the video; supports Range requests."""
     with get_database().session() as session:
         video = get_video(session, account_id, video_id)
