@@ -72,17 +72,11 @@ def download_route(
     """The compressed MP4, named after the video; supports Range requests."""
     with get_database().session() as session:
         video = get_video(session, account_id, video_id)
-    if video.status == states.ERROR:
-        raise ReelhouseError(errors.VIDEO_FAILED)
-    if video.status != states.READY or video.video_key is None:
-        raise ReelhouseError(
-            errors.VIDEO_NOT_READY,
-            f"The video is {video.status}; it can be downloaded once it is ready.",
-        )
+    key = ensure_ready(video, video.video_key, "it can be downloaded once it is ready")
     filename = video.name
     if not filename.lower().endswith(".mp4"):
         filename += ".mp4"
-    path = get_blob_store().local_path(video.video_key)
+    path = get_blob_store().local_path(key)
     return file_download(request, path, filename, "video/mp4")
 
 
@@ -144,16 +138,21 @@ def _ready_file(account_id: str, video_id: str, column: str, name: str) -> Respo
     return ready_file(video, column, name)
 
 
-def ready_file(video: Video, column: str, name: str) -> Response:
-    """A file beside the index file that ``column`` of a ready video names."""
-    index_key: str | None = getattr(video, column)
+def ensure_ready(video: Video, key: str | None, until: str) -> str:
+    """``key``, the stored file of a ready ``video``; or an error: failed
+    videos say so, others say what waits (``until``) on their status."""
     if video.status == states.ERROR:
         raise ReelhouseError(errors.VIDEO_FAILED)
-    if video.status != states.READY or index_key is None:
+    if video.status != states.READY or key is None:
         raise ReelhouseError(
-            errors.VIDEO_NOT_READY,
-            f"The video is {video.status}; nothing to stream yet.",
+            errors.VIDEO_NOT_READY, f"The video is {video.status}; {until}."
         )
+    return key
+
+
+def ready_file(video: Video, column: str, name: str) -> Response:
+    """A file beside the index file that ``column`` of a ready video names."""
+    index_key = ensure_ready(video, getattr(video, column), "nothing to stream yet")
     suffix = PurePosixPath(name).suffix
     if suffix not in _STREAM_TYPES:
         raise ReelhouseError(errors.NOT_FOUND)

@@ -26,10 +26,9 @@ from reelhouse.errors import ReelhouseError
 from reelhouse.public_url import public_base_url
 from reelhouse.settings import get_settings
 from reelhouse.storage import get_blob_store
-from reelhouse.videos import states
 from reelhouse.videos.library import get_video
 from reelhouse.videos.models import Video
-from reelhouse.videos.routes import ready_file
+from reelhouse.videos.routes import ensure_ready, ready_file
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -56,12 +55,7 @@ def _playable(video_id: str, token: str | None = None) -> tuple[Video, str]:
     video, account = found
     if token is not None:
         _check_link(account, token, video.id)
-    if video.status == states.ERROR:
-        raise ReelhouseError(errors.VIDEO_FAILED)
-    if video.status != states.READY:
-        raise ReelhouseError(
-            errors.VIDEO_NOT_READY, f"The video is {video.status}; it cannot play yet."
-        )
+    ensure_ready(video, video.video_key, "it cannot play yet")
     return video, account.write_key
 
 
