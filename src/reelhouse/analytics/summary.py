@@ -37,10 +37,7 @@ def summarize(
     has_length = view.total_length > 0
     figures = session.execute(
         select(
-            func.count().label("views"),
-            func.count(distinct(view.viewer_id)).label("viewers"),
-            func.coalesce(func.sum(view.playing_seconds), 0.0).label("playing"),
-            func.coalesce(func.sum(view.watch_seconds), 0.0).label("watched"),
+            *_TOTALS,
             _count(view.completed.is_(True)).label("completed"),
             _count(has_length).label("with_length"),
             *(
@@ -108,11 +105,8 @@ def summarize(
             video_id: {"title": titles.get(video_id), "plays": count}
             for video_id, count in plays
         },
-        "views": views,
+        **_totals(figures),
         "impressions": impressions or 0,
-        "unique_viewers": figures.viewers,
-        "playing_time_s": round(float(figures.playing), 1),
-        "watch_time_s": round(watched, 1),
         "completion": {"rate": _share(figures.completed, views), "views": views},
         "quartile_reach": {
             **{
@@ -154,20 +148,27 @@ def totals(
 ) -> dict[str, Any]:
     """Only the figures ``with_change`` compares, of the views requested in
     ``[start, end)``: what a period before the one shown needs."""
-    view = PlaybackView
-    views, viewers, playing, watched = session.execute(
-        select(
-            func.count(),
-            func.count(distinct(view.viewer_id)),
-            func.coalesce(func.sum(view.playing_seconds), 0.0),
-            func.coalesce(func.sum(view.watch_seconds), 0.0),
-        ).where(*_in_period(account_id, start, end))
+    counted = session.execute(
+        select(*_TOTALS).where(*_in_period(account_id, start, end))
     ).one()
+    return _totals(counted)
+
+
+# The figures COMPARED, as the database counts them.
+_TOTALS = (
+    func.count().label("views"),
+    func.count(distinct(PlaybackView.viewer_id)).label("viewers"),
+    func.coalesce(func.sum(PlaybackView.playing_seconds), 0.0).label("playing"),
+    func.coalesce(func.sum(PlaybackView.watch_seconds), 0.0).label("watched"),
+)
+
+
+def _totals(counted: Any) -> dict[str, Any]:
     return {
-        "views": views,
-        "unique_viewers": viewers,
-        "playing_time_s": round(float(playing), 1),
-        "watch_time_s": round(float(watched), 1),
+        "views": counted.views,
+        "unique_viewers": counted.viewers,
+        "playing_time_s": round(float(counted.playing), 1),
+        "watch_time_s": round(float(counted.watched), 1),
     }
 
 
