@@ -135,7 +135,7 @@ def _cut(
     wanted = max(0.0, chunk.start - chunk.frame_duration / 2)
     seek = 0.0 if lead is None else max(0.0, wanted - lead)
     # After a seek, timestamps count from the seek point.
-    seeking = ["-ss", f"{seek:.6f}", *info.seek_options] if seek else []
+    seeking = info.seek(seek) if seek else []
     arguments = [
         *seeking, "-i", file_url(source),
         "-map", "0:V:0", "-an",

@@ -125,7 +125,7 @@ def make_poster(
     position = 1.0 if info.duration >= 2.0 else info.duration / 2
     arguments = [
         # Before -i, -ss seeks the input instead of decoding up to the position.
-        "-ss", f"{position:.3f}", *info.seek_options,
+        *info.seek(position),
         "-i", file_url(source),
         "-map", "0:V:0",
         "-frames:v", "1",

@@ -43,6 +43,10 @@ class MediaInfo:
     pixel_format: str | None = None
     """FFmpeg's name for the video's pixels, e.g. "yuv420p"."""
 
+    def seek(self, seconds: float) -> list[str]:
+        """Input options that start decoding the file ``seconds`` in."""
+        return ["-ss", f"{seconds:.6f}", *self.seek_options]
+
     @property
     def display_aspect(self) -> float:
         """Width over height of the picture as shown."""
